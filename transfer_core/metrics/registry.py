@@ -1,0 +1,90 @@
+"""The metric registry: one entry per transferability metric (timm-style lookup by plain name)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from transfer_core.metrics.errors import MetricInputError
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"  # also multi-label, given as multi-hot targets
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a metric needs, what it means and where it comes from.
+
+    ``function(prepared, **options) -> float`` computes the score (higher is better) from a
+    :class:`~transfer_core.metrics.prepared.Prepared`; ``options`` maps each option name to its type.
+    """
+
+    name: str
+    function: Callable[..., float]
+    primary_input: str  # "features" or "source_probs"
+    tasks: frozenset[str]
+    meaning: str
+    citation: str
+    options: dict[str, type] = field(default_factory=dict)
+    higher_is_better: bool = True
+
+    def missing_inputs(self, prepared) -> list[str]:
+        """The inputs this metric needs that ``prepared`` lacks (empty when it can run)."""
+        missing = [] if getattr(prepared, self.primary_input) is not None else [self.primary_input]
+        has_labels = prepared.labels is not None and CLASSIFICATION in self.tasks
+        has_targets = prepared.targets is not None and REGRESSION in self.tasks
+        if not (has_labels or has_targets):
+            missing.append(" or ".join(
+                name for name, task in (("labels", CLASSIFICATION), ("targets", REGRESSION)) if task in self.tasks
+            ))
+        return missing
+
+
+REGISTRY: dict[str, MetricSpec] = {}
+
+
+def register(name: str, *, primary_input: str = "features", tasks=(CLASSIFICATION,), meaning: str,
+             citation: str, options: dict[str, type] | None = None):
+    """Decorator adding ``function`` to :data:`REGISTRY` under ``name``."""
+
+    def decorate(function: Callable[..., float]) -> Callable[..., float]:
+        if name in REGISTRY:
+            raise RuntimeError(f"metric {name!r} registered twice")
+        REGISTRY[name] = MetricSpec(name, function, primary_input, frozenset(tasks), meaning, citation,
+                                    dict(options or {}))
+        return function
+
+    return decorate
+
+
+def get_metric(name: str) -> MetricSpec:
+    """The registry entry for ``name``; a clear error listing the known names otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise MetricInputError(f"unknown metric {name!r}; known metrics: {', '.join(REGISTRY)}") from None
+
+
+def parse_options(spec: MetricSpec, raw: dict[str, str]) -> dict[str, object]:
+    """Convert ``{"seed": "1"}`` strings (from ``--option``) to the option types the metric declares."""
+    parsed = {}
+    for key, value in raw.items():
+        if key not in spec.options:
+            known = ", ".join(spec.options) or "none"
+            raise MetricInputError(f"metric {spec.name!r} has no option {key!r} (its options: {known})")
+        kind = spec.options[key]
+        try:
+            parsed[key] = _convert(value, kind) if isinstance(value, str) else kind(value)
+        except ValueError as exc:
+            raise MetricInputError(f"option {spec.name}.{key}={value!r} is not a valid {kind.__name__}") from exc
+    return parsed
+
+
+def _convert(text: str, kind: type) -> object:
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(text)
+    return kind(text)
