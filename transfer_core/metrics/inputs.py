@@ -36,7 +36,7 @@ def as_matrix(values, name: str, device: torch.device, *, n_rows: int | None = N
         raise MetricInputError(f"{name} is empty (shape {array.shape})")
     if n_rows is not None and array.shape[0] != n_rows:
         raise MetricInputError(f"{name} has {array.shape[0]} rows but the features have {n_rows}")
-    tensor = torch.tensor(array, dtype=torch.float64, device=device)  # always a copy
+    tensor = torch.tensor(np.ascontiguousarray(array), dtype=torch.float64, device=device)  # always a copy
     bad_rows = (~torch.isfinite(tensor)).any(dim=1)
     if bool(bad_rows.any()):
         raise MetricInputError(

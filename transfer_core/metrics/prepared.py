@@ -33,8 +33,9 @@ class Spectrum:
 
 
 def _zero_threshold(s: torch.Tensor) -> torch.Tensor:
+    """Singular values at or below s_max·√(k·eps) are zero: the noise floor of an SVD taken through the Gram matrix."""
     largest = s.max() if s.numel() else torch.tensor(0.0, dtype=s.dtype, device=s.device)
-    return largest * max(s.shape[0], 1) * torch.finfo(s.dtype).eps
+    return largest * (max(s.shape[0], 1) * torch.finfo(s.dtype).eps) ** 0.5
 
 
 def spectrum_of(matrix: torch.Tensor) -> Spectrum:
