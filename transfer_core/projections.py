@@ -22,7 +22,7 @@ from transfer_core.data.subsample import subsample_indices
 from transfer_core.metrics.disco import DEFAULT_GROUPS, DiscoComponents, disco_components
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError, TransferabilityWarning
 from transfer_core.metrics.inputs import require_classes
-from transfer_core.metrics.lda import adaptive_shrinkage, shrink
+from transfer_core.metrics.lda import adaptive_shrinkage, shrink, within_class_scatter
 from transfer_core.metrics.prepared import Prepared, prepare, spectrum_of
 
 DEFAULT_MAX_POINTS = 3000
@@ -83,14 +83,10 @@ def _positive_peaks(directions: torch.Tensor) -> torch.Tensor:
 
 
 def _class_scatters(x: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Within-class scatter S_w = Σ_c π_c cov(X_c) and between-class scatter S_b = Σ_c π_c (μ_c − μ)(μ_c − μ)ᵀ
-    (ddof 0, so S_w + S_b is the total covariance)."""
-    one_hot = torch.nn.functional.one_hot(labels, num_classes).to(x.dtype)
-    counts = one_hot.sum(dim=0)
-    means = (one_hot.T @ x) / counts[:, None]
-    residuals = x - means[labels]
+    """Within-class scatter S_w and between-class scatter S_b = Σ_c π_c (μ_c − μ)(μ_c − μ)ᵀ (ddof 0, so S_w + S_b
+    is the total covariance)."""
+    counts, means, within = within_class_scatter(x, labels, num_classes)
     offsets = means - x.mean(dim=0, keepdim=True)
-    within = residuals.T @ residuals / x.shape[0]
     between = offsets.T @ (offsets * (counts / x.shape[0])[:, None])
     return within, between
 

@@ -77,18 +77,24 @@ class ShrinkageLDA:
         return self.posterior(x).gather(1, labels[:, None]).mean()
 
 
-def fit_shrinkage_lda(x: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                      shrinkage: float | None = None) -> ShrinkageLDA:
-    """Fit on ``x`` [N, D] (float64) with ``labels`` [N] in 0..C−1; λ adaptive unless ``shrinkage`` is given."""
-    if shrinkage is not None and not 0.0 <= shrinkage <= 1.0:
-        raise MetricInputError(f"shrinkage must lie in [0, 1], got {shrinkage}")
+def within_class_scatter(x: torch.Tensor, labels: torch.Tensor,
+                         num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Class counts [C], class means [C, D] and S_w = Σ_c π_c cov(X_c) (ddof 0) [D, D]."""
     counts = torch.bincount(labels, minlength=num_classes).to(x.dtype)
     if bool((counts == 0).any()):
         raise DegenerateInputError(f"LDA needs every class 0..{num_classes - 1} to have samples")
     means = torch.zeros(num_classes, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, labels, x)
     means = means / counts[:, None]
     deviations = x - means[labels]
-    scatter = deviations.T @ deviations / x.shape[0]
+    return counts, means, deviations.T @ deviations / x.shape[0]
+
+
+def fit_shrinkage_lda(x: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                      shrinkage: float | None = None) -> ShrinkageLDA:
+    """Fit on ``x`` [N, D] (float64) with ``labels`` [N] in 0..C−1; λ adaptive unless ``shrinkage`` is given."""
+    if shrinkage is not None and not 0.0 <= shrinkage <= 1.0:
+        raise MetricInputError(f"shrinkage must lie in [0, 1], got {shrinkage}")
+    counts, means, scatter = within_class_scatter(x, labels, num_classes)
     if not bool(torch.trace(scatter) > 0):
         raise DegenerateInputError("LDA needs within-class spread: every class is a single repeated point")
     if shrinkage is None:

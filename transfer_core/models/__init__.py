@@ -1,0 +1,7 @@
+"""Model sources: a model ID (``zoo:``, ``timm:``, ``torchvision:``, ``file:``, ``onnx:``) → feature extractor,
+preprocessing, source head and card. Heavy libraries are imported only when a model is loaded."""
+
+from transfer_core.models.errors import ModelLoadError
+from transfer_core.models.registry import default_zoo_ids, list_models, load_model
+
+__all__ = ["ModelLoadError", "default_zoo_ids", "list_models", "load_model"]
