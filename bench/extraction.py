@@ -1,0 +1,256 @@
+"""Benchmark: images/s of ``extract_features`` against the bare forward pass of the same model on the same
+preprocessed batches (target ≥ 90 %), cold vs cached extraction wall time, and peak memory.
+
+By default a random-init torchvision model (``--arch``, seeded) runs on generated JPEG images (smooth gradients plus
+noise, decoded on every load like files on disk), so it needs no assets; ``--model ID --dataset ID`` measures a
+registered model on a registered dataset instead. Each timing is the best of ``--repeats`` interleaved runs after one
+warm-up batch. Results go to docs/bench-extraction.md.
+
+    python bench/extraction.py                                   # mobilenet_v2, 256 images of 320×240
+    python bench/extraction.py --images 64 --batch-size 16       # quick look
+    python bench/extraction.py --model zoo:mobilenet_v2 --dataset demo --images 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from transfer_core.data.base import ImageDataset  # noqa: E402
+from transfer_core.device import resolve_device  # noqa: E402
+from transfer_core.features import autocast_dtype, extract_features, preprocess  # noqa: E402
+from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing  # noqa: E402
+from transfer_core.store import FeatureStore  # noqa: E402
+
+
+def generated_dataset(count: int, height: int = 240, width: int = 320, seed: int = 0) -> ImageDataset:
+    """``count`` JPEG-encoded gradient-plus-noise photos, decoded on each ``load`` like images read from disk."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width]
+    encoded = []
+    for index in range(count):
+        phase = rng.uniform(0, 2 * np.pi, size=3)
+        base = np.stack([127 + 100 * np.sin(rows / (20 + index % 7) + cols / 35 + p) for p in phase], axis=-1)
+        pixels = np.clip(base + rng.normal(0, 12, size=base.shape), 0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels, "RGB").save(buffer, format="JPEG", quality=90)
+        encoded.append(buffer.getvalue())
+
+    def load(index: int) -> Image.Image:
+        with Image.open(io.BytesIO(encoded[index])) as image:
+            return image.convert("RGB")
+
+    return ImageDataset(f"bench:generated-{count}", "generated gradients", load, count,
+                        f"bench-generated-{count}-{seed}", labels=np.arange(count) % 4)
+
+
+def torchvision_model(arch: str, seed: int = 0) -> LoadedModel:
+    """A random-init torchvision classifier split into a pooled-feature extractor (every child but the last, plus
+    global average pooling where the network does it functionally) and its classifier (the last child).
+
+    Meant for globally pooled architectures (ResNet, MobileNet, EfficientNet, ...).
+    """
+    import torchvision
+
+    torch.manual_seed(seed)
+    network = torchvision.models.get_model(arch, weights=None).eval()
+    *body, head = network.children()
+    pooled = any(isinstance(module, torch.nn.AdaptiveAvgPool2d) for module in body)
+    extractor = torch.nn.Sequential(*body, *([] if pooled else [torch.nn.AdaptiveAvgPool2d(1)]), torch.nn.Flatten())
+    feature_dim = next(module for module in head.modules() if isinstance(module, torch.nn.Linear)).in_features
+    parameters = sum(parameter.numel() for parameter in network.parameters())
+    card = ModelCard(f"torchvision:{arch}-random", arch, "nothing (random init)", "BSD-3-Clause", parameters,
+                     feature_dim, "torchvision")
+    return LoadedModel(card.model_id, extractor, Preprocessing(), card, f"bench-{arch}-seed{seed}", head=head)
+
+
+def registered(model_id: str, dataset_id: str, images: int) -> tuple[LoadedModel, ImageDataset]:
+    from transfer_core.data import load_dataset
+    from transfer_core.models import load_model
+
+    return load_model(model_id), load_dataset(dataset_id, limit=images, seed=0)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) plus its finished children (DataLoader workers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def seconds(run) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of ``run()``; CPU time is the steadier measure on a machine shared with others."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    run()
+    return time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+def cold_then_cached(model: LoadedModel, dataset: ImageDataset, device: torch.device, batch_size: int) -> dict:
+    """Wall time of a first request (extract + write) and of the same request again (read), on a fresh store."""
+    with tempfile.TemporaryDirectory() as root:
+        store = FeatureStore(root)
+        cold = extract_features(model, dataset, device=device, batch_size=batch_size, store=store)
+        cached = extract_features(model, dataset, device=device, batch_size=batch_size, store=store)
+        assert cached.cache_hit and np.array_equal(cached.features, cold.features)
+        return {"cold": cold.seconds, "cached": cached.seconds, "store_bytes": store.usage().bytes,
+                "feature_dim": cold.features.shape[1]}
+
+
+def bare_forward(model: LoadedModel, batches: list[torch.Tensor], device: torch.device):
+    """The model alone (extractor, head, softmax) on already preprocessed batches, as extraction runs it."""
+    on_cuda = device.type == "cuda"
+    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
+    extractor = model.extractor.to(device=device, memory_format=memory_format).eval()
+    head = model.head.to(device).eval() if model.head is not None else None
+    batches = [batch.pin_memory() for batch in batches] if on_cuda else batches
+
+    reduced_precision = autocast_dtype(device)
+
+    def run() -> None:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=reduced_precision,
+                                                    enabled=reduced_precision is not None):
+            for batch in batches:
+                features = extractor(batch.to(device, non_blocking=True).contiguous(memory_format=memory_format))
+                if head is not None:
+                    torch.softmax(head(features.float()).float(), dim=1).cpu()
+                features.float().cpu()
+        if on_cuda:
+            torch.cuda.synchronize()
+
+    return run
+
+
+def measure(model: LoadedModel, dataset: ImageDataset, device: torch.device, batch_size: int, workers: list[int],
+            repeats: int) -> dict:
+    """Best-of-``repeats`` timings, the paths interleaved within each repeat so they share the machine's load."""
+    preprocess(dataset.load(0), model.preprocessing)  # warm-up (lazy imports, first decode)
+    started = time.perf_counter()
+    inputs = torch.stack([preprocess(dataset.load(index), model.preprocessing) for index in range(dataset.size)])
+    preprocess_seconds = time.perf_counter() - started
+    batches = list(inputs.split(batch_size))
+    bare_forward(model, batches[:1], device)()  # warm-up (cuDNN autotuning, allocator, lazy init)
+    paths = {"forward": bare_forward(model, batches, device)}
+    for count in workers:
+        paths[count] = partial(extract_features, model, dataset, device=device, batch_size=batch_size,
+                               num_workers=count)
+    timings = {name: [] for name in paths}
+    stores = []
+    for _ in range(repeats):
+        for name, run in paths.items():
+            timings[name].append(seconds(run))
+        stores.append(cold_then_cached(model, dataset, device, batch_size))
+    best = {name: tuple(min(values) for values in zip(*runs)) for name, runs in timings.items()}
+    results = {"images": dataset.size, "preprocess_seconds": preprocess_seconds, "forward": best.pop("forward"),
+               "extract": best,
+               "cold_seconds": min(store["cold"] for store in stores),
+               "cached_seconds": min(store["cached"] for store in stores),
+               "store_bytes": stores[0]["store_bytes"], "feature_dim": stores[0]["feature_dim"]}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    tracemalloc.start()
+    extract_features(model, dataset, device=device, batch_size=batch_size)
+    results["python_peak_bytes"] = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    if device.type == "cuda":
+        results["cuda_peak_bytes"] = torch.cuda.max_memory_allocated(device)
+    results["process_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return results
+
+
+def report(results: dict, setup: dict) -> str:
+    images = results["images"]
+    forward_wall, forward_cpu = results["forward"]
+    lines = [
+        "# Extraction benchmark",
+        "",
+        "`python bench/extraction.py " + setup["arguments"] + "` — " + setup["when"],
+        "",
+        f"* model: {setup['model']} · dataset: {setup['dataset']} ({images} images, feature dim "
+        f"{results['feature_dim']}) · batch size {setup['batch_size']}",
+        f"* device: {setup['device']} · torch {torch.__version__} · {setup['cpus']} CPU cores, "
+        f"{torch.get_num_threads()} torch threads · Python {platform.python_version()}",
+        f"* best of {setup['repeats']} interleaved runs after a warm-up batch; the bare forward pass runs extractor + "
+        "head + softmax on batches preprocessed beforehand (decoding + preprocessing alone: "
+        f"{images / results['preprocess_seconds']:.1f} images/s, serial); with num_workers > 0 each call also "
+        "starts its worker processes",
+        f"* load average (1 min) at start / end: {setup['load'][0]:.1f} / {os.getloadavg()[0]:.1f} on "
+        f"{setup['cpus']} cores: other jobs shared the machine when this is above the core count",
+        "* images per CPU-second counts this process's threads and its finished DataLoader workers: on a machine "
+        "shared with other jobs it is steadier than wall-clock images/s",
+        "",
+        "| path | images/s (wall) | share | images per CPU-second | share |",
+        "|---|---:|---:|---:|---:|",
+        f"| bare forward pass (preprocessed batches) | {images / forward_wall:.1f} | 100 % | "
+        f"{images / forward_cpu:.1f} | 100 % |",
+    ]
+    for count, (wall, cpu) in results["extract"].items():
+        lines.append(f"| `extract_features`, num_workers={count} (decode + preprocess + forward) | "
+                     f"{images / wall:.1f} | {100 * forward_wall / wall:.0f} % | {images / cpu:.1f} | "
+                     f"{100 * forward_cpu / cpu:.0f} % |")
+    speedup = results["cold_seconds"] / results["cached_seconds"]
+    lines += [
+        "",
+        "| with a feature store | seconds |",
+        "|---|---:|",
+        f"| cold (extract + write {results['store_bytes'] / 2**20:.2f} MiB) | {results['cold_seconds']:.3f} |",
+        f"| cached (read) | {results['cached_seconds']:.4f} ({speedup:.0f}× faster) |",
+        "",
+        "| peak memory (one extraction, num_workers=0) | MiB |",
+        "|---|---:|",
+        f"| Python allocations incl. NumPy (tracemalloc) | {results['python_peak_bytes'] / 2**20:.1f} |",
+        f"| process resident set, whole run (getrusage) | {results['process_peak_rss_bytes'] / 2**20:.0f} |",
+    ]
+    if "cuda_peak_bytes" in results:
+        lines.append(f"| CUDA allocator | {results['cuda_peak_bytes'] / 2**20:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="mobilenet_v2", help="torchvision architecture (random init) by default")
+    parser.add_argument("--model", help="a registered model ID instead of --arch")
+    parser.add_argument("--dataset", help="a registered dataset ID instead of generated images")
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", default="0,2", help="comma-separated DataLoader num_workers values to time")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench-extraction.md")
+    args = parser.parse_args()
+    if (args.model is None) != (args.dataset is None):
+        parser.error("--model and --dataset go together")
+    if args.model is not None:
+        model, dataset = registered(args.model, args.dataset, args.images)
+    else:
+        model, dataset = torchvision_model(args.arch), generated_dataset(args.images)
+    device = resolve_device(args.device)
+    workers = [int(count) for count in args.workers.split(",")]
+    load_at_start = os.getloadavg()
+    results = measure(model, dataset, device, args.batch_size, workers, args.repeats)
+    text = report(results, {"arguments": " ".join(sys.argv[1:]), "when": time.strftime("%Y-%m-%d"),
+                            "model": model.model_id, "dataset": dataset.dataset_id, "batch_size": args.batch_size,
+                            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
+                            "cpus": os.cpu_count(), "repeats": args.repeats, "load": load_at_start})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Feature extraction: one batched forward pass of a model over a dataset, with source-class probabilities.
+
+Images go through the model's :class:`~transfer_core.models.base.Preprocessing` (:func:`preprocess`), a
+``DataLoader`` batches them, and the extractor runs under ``torch.inference_mode`` (on CUDA also with autocast,
+channels-last memory and pinned host memory). Features come back as float32 on the CPU; with a
+:class:`~transfer_core.store.FeatureStore` a repeated request is read from disk instead of recomputed.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.v2 import functional as F
+
+from transfer_core.data.base import ImageDataset
+from transfer_core.device import resolve_device
+from transfer_core.models.base import LoadedModel, Preprocessing
+from transfer_core.store import FeatureStore
+
+EXTRACTION_VERSION = 1  # bump when a change here alters the features a given model and dataset produce
+
+Progress = Callable[[int, int, "float | None"], None]  # (images done, images in total, ETA seconds or None)
+
+
+class ExtractionError(RuntimeError):
+    """Extraction could not produce valid features (bad image, non-finite or mis-shaped model output)."""
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    """Features ``[N, D]`` and source-class probabilities ``[N, C_s]`` (None without a source head), both float32.
+
+    ``seconds`` is the wall time of this call (a cache hit's is the read time); ``device`` is the device that
+    computed the features (for a hit, the one recorded when they were stored).
+    """
+
+    features: np.ndarray
+    source_probs: np.ndarray | None
+    seconds: float
+    cache_hit: bool
+    device: str
+
+
+def preprocess(image: Image.Image, preprocessing: Preprocessing) -> torch.Tensor:
+    """One PIL image → the model's float32 input ``[C, H, W]``.
+
+    Shorter side resized to ``resize`` (antialiased), centre-cropped to ``input_size``, converted to "RGB", "BGR" or
+    "L", scaled to ``[0, value_scale]`` and normalised with ``mean`` / ``std`` (given in the scaled units).
+    """
+    channels, interpolation, mean, std = _checked(preprocessing)
+    image = image.convert("L" if channels == "L" else "RGB")
+    image = F.resize(image, preprocessing.resize, interpolation=interpolation, antialias=True)
+    image = F.center_crop(image, list(preprocessing.input_size))
+    pixels = F.pil_to_tensor(image).to(torch.float32) * (preprocessing.value_scale / 255.0)
+    if channels == "BGR":
+        pixels = pixels.flip(0)
+    return (pixels - mean[:, None, None]) / std[:, None, None]
+
+
+def feature_key_parts(model: LoadedModel, dataset: ImageDataset) -> dict:
+    """Everything the stored features depend on (the device is left out: a hit is valid on any device)."""
+    return {"kind": "features", "extraction": EXTRACTION_VERSION, "model": model.fingerprint,
+            "preprocessing": model.preprocessing.to_dict(), "layer": model.layer,
+            "source_head": model.head is not None, "dataset": dataset.fingerprint, "images": dataset.size}
+
+
+def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str | torch.device = "auto",
+                     batch_size: int = 64, num_workers: int = 0, progress: Progress | None = None,
+                     store: FeatureStore | None = None) -> ExtractionResult:
+    """Features (and source-class probabilities) of every image of ``dataset`` under ``model``.
+
+    ``progress(done, total, eta_seconds)`` is called once before the first batch (ETA None) and after every batch;
+    a cache hit reports ``(total, total, 0.0)`` once.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if dataset.size < 1:
+        raise ValueError(f"dataset {dataset.dataset_id!r} has no images to extract features from")
+    started = time.perf_counter()
+    key = store.key(feature_key_parts(model, dataset)) if store is not None else None
+    cached = store.get(key) if store is not None else None
+    if cached is not None:
+        if progress is not None:
+            progress(dataset.size, dataset.size, 0.0)
+        return ExtractionResult(cached.arrays["features"], cached.arrays.get("source_probs"),
+                                time.perf_counter() - started, True, str(cached.meta.get("device", "unknown")))
+    resolved = resolve_device(device)
+    features, source_probs = _run(model, dataset, resolved, batch_size, num_workers, progress, started)
+    seconds = time.perf_counter() - started
+    if store is not None:
+        arrays = {"features": features} if source_probs is None else {"features": features,
+                                                                       "source_probs": source_probs}
+        meta = {"model_id": model.model_id, "dataset_id": dataset.dataset_id, "seconds": seconds,
+                "device": str(resolved), "images": dataset.size, "feature_dim": int(features.shape[1])}
+        try:
+            store.put(key, arrays, meta)
+        except OSError as err:  # the features are good; only the cache is unavailable (disk full, read-only, ...)
+            warnings.warn(f"features of {model.model_id!r} were not cached in {store.root}: {err}", stacklevel=2)
+    return ExtractionResult(features, source_probs, seconds, False, str(resolved))
+
+
+class PreprocessedImages(torch.utils.data.Dataset):
+    """``dataset``'s images as model inputs; a failing image raises an :class:`ExtractionError` naming it."""
+
+    def __init__(self, dataset: ImageDataset, preprocessing: Preprocessing):
+        self.dataset = dataset
+        self.preprocessing = preprocessing
+
+    def __len__(self) -> int:
+        return self.dataset.size
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        try:
+            image = self.dataset.load(index)
+            image.load()  # decode now: PIL opens files lazily, and a truncated file fails here
+        except Exception as err:
+            names = self.dataset.item_names
+            name = f" ({names[index]})" if index < len(names) else ""
+            raise ExtractionError(f"image {index}{name} of dataset {self.dataset.dataset_id!r} could not be "
+                                  f"loaded: {type(err).__name__}: {err}") from err
+        return preprocess(image, self.preprocessing)
+
+
+def _run(model: LoadedModel, dataset: ImageDataset, device: torch.device, batch_size: int, num_workers: int,
+         progress: Progress | None, started: float) -> tuple[np.ndarray, np.ndarray | None]:
+    _checked(model.preprocessing)  # a bad configuration fails here, not as an error blamed on the first image
+    on_cuda = device.type == "cuda"
+    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
+    extractor = model.extractor.to(device=device, memory_format=memory_format).eval()
+    head = model.head.to(device).eval() if model.head is not None else None
+    reduced_precision = autocast_dtype(device)
+    loader = torch.utils.data.DataLoader(PreprocessedImages(dataset, model.preprocessing), batch_size=batch_size,
+                                         shuffle=False, num_workers=num_workers, pin_memory=on_cuda)
+    feature_batches, prob_batches, done = [], [], 0
+    if progress is not None:
+        progress(0, dataset.size, None)
+    with torch.inference_mode():
+        for batch in loader:
+            batch = batch.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            features, probs = _embed_batch(model.model_id, extractor, head, batch, reduced_precision)
+            feature_batches.append(features)
+            prob_batches.append(probs)
+            done += len(batch)
+            if progress is not None:
+                elapsed = time.perf_counter() - started
+                progress(done, dataset.size, elapsed / done * (dataset.size - done))
+    features = torch.cat(feature_batches).numpy()
+    return features, (torch.cat(prob_batches).numpy() if head is not None else None)
+
+
+def _embed_batch(model_id: str, extractor: torch.nn.Module, head: torch.nn.Module | None, batch: torch.Tensor,
+                 precision: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Features and source probabilities of one batch as float32 CPU tensors."""
+    features = _forward(extractor, batch, precision)
+    if features.ndim != 2 or features.shape[0] != batch.shape[0]:
+        raise ExtractionError(f"model {model_id!r} returned features of shape {tuple(features.shape)} for a batch "
+                              f"of {batch.shape[0]} images; expected [batch, feature_dim]")
+    if not torch.isfinite(features).all():
+        raise ExtractionError(f"model {model_id!r} produced non-finite (NaN or infinite) features; its weights or "
+                              f"preprocessing are likely broken")
+    if head is None:
+        return features.cpu(), None
+    probs = torch.softmax(_forward(head, features, precision), dim=1)
+    if not torch.isfinite(probs).all():
+        raise ExtractionError(f"model {model_id!r} produced non-finite source-class probabilities")
+    return features.cpu(), probs.cpu()
+
+
+def _forward(module: torch.nn.Module, inputs: torch.Tensor, precision: torch.dtype | None) -> torch.Tensor:
+    """``module(inputs)`` as float32, under autocast to ``precision`` when one is given; an output that overflowed
+    in reduced precision is recomputed in float32."""
+    if precision is not None:
+        with torch.autocast(inputs.device.type, dtype=precision):
+            outputs = module(inputs).float()
+        if torch.isfinite(outputs).all():
+            return outputs
+    return module(inputs).float()
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The reduced precision extraction runs in: bfloat16 (float16 on GPUs without it) on CUDA, none elsewhere."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _checked(preprocessing: Preprocessing) -> tuple[str, InterpolationMode, torch.Tensor, torch.Tensor]:
+    """Channel order, interpolation mode and per-channel mean / std of ``preprocessing``, or a clear ValueError."""
+    channels = preprocessing.channels.upper()
+    if channels not in ("RGB", "BGR", "L"):
+        raise ValueError(f"preprocessing channels must be 'RGB', 'BGR' or 'L', got {preprocessing.channels!r}")
+    try:
+        interpolation = InterpolationMode(preprocessing.interpolation.lower())
+    except ValueError:
+        known = ", ".join(mode.value for mode in InterpolationMode)
+        raise ValueError(f"unknown interpolation {preprocessing.interpolation!r}; use one of {known}") from None
+    depth = 1 if channels == "L" else 3
+    mean, std = _per_channel(preprocessing.mean, depth, "mean"), _per_channel(preprocessing.std, depth, "std")
+    if (std <= 0).any():
+        raise ValueError(f"preprocessing std must be positive, got {preprocessing.std}")
+    return channels, interpolation, mean, std
+
+
+def _per_channel(values: tuple[float, ...], depth: int, what: str) -> torch.Tensor:
+    """``mean`` / ``std`` as one value per channel (a single value applies to all channels)."""
+    tensor = torch.as_tensor(values, dtype=torch.float32).flatten()
+    if tensor.numel() == 1:
+        return tensor.expand(depth)
+    if tensor.numel() != depth:
+        raise ValueError(f"preprocessing {what} has {tensor.numel()} values but the input has {depth} channel(s)")
+    return tensor
