@@ -1,0 +1,204 @@
+"""``python -m transfer_core``: the command-line contract of ``shared/docs/design.md`` ("Contracts").
+
+Every failure the user can fix prints one line on stderr and exits 2; warnings go to stderr; ``--json`` output is
+the only thing on stdout. Heavy imports happen inside the commands so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A problem with the command line or its input files: reported in one line, exit status 2."""
+
+
+def _parse_option_pairs(pairs: list[str]) -> dict[str, dict[str, str]]:
+    options: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        metric, dot, name = key.partition(".")
+        if not (sep and dot and metric and name):
+            raise UsageError(f"--option {pair!r} must look like metric.key=value (e.g. nleep.seed=1)")
+        options.setdefault(metric, {})[name] = value
+    return options
+
+
+def _load_array(path: str, what: str):
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"{what} file not found: {path}") from None
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"{what} file {path} is not a readable .npy array ({exc})") from None
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def command_score(args: argparse.Namespace) -> int:
+    import warnings
+
+    from transfer_core.metrics.errors import MetricInputError
+    from transfer_core.metrics.prepared import prepare
+    from transfer_core.metrics.suite import score_suite
+
+    if args.labels and args.targets:
+        raise UsageError("give --labels (classification) or --targets (regression), not both")
+    if not (args.labels or args.targets):
+        raise UsageError("give --labels (classification) or --targets (regression)")
+    options = _parse_option_pairs(args.option)
+    metrics = "all" if args.metrics.strip() == "all" else [m.strip() for m in args.metrics.split(",") if m.strip()]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            prepared = prepare(
+                _load_array(args.features, "features"),
+                None if not args.labels else _load_array(args.labels, "labels"),
+                targets=None if not args.targets else _load_array(args.targets, "targets"),
+                source_probs=None if not args.source_probs else _load_array(args.source_probs, "source probabilities"),
+                device=args.device,
+            )
+        for item in caught:
+            _warn(str(item.message))
+        outcomes = score_suite(prepared, metrics, options)
+    except (MetricInputError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    for outcome in outcomes.values():
+        for message in outcome.warnings:
+            _warn(f"{outcome.name}: {message}")
+    scores = {name: outcome.value for name, outcome in outcomes.items()}
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        _print_score_table(outcomes)
+    return 0
+
+
+def _print_score_table(outcomes) -> None:
+    from transfer_core.metrics import get_metric
+
+    width = max((len(name) for name in outcomes), default=6)
+    print(f"{'metric':<{width}}  {'score':>14}  {'seconds':>8}  meaning")
+    for name, outcome in outcomes.items():
+        value = "null" if outcome.value is None else f"{outcome.value:.6g}"
+        print(f"{name:<{width}}  {value:>14}  {outcome.seconds:8.3f}  {get_metric(name).meaning}")
+
+
+def _parse_metric_list(text: str) -> str | list[str]:
+    from transfer_core.metrics import get_metric
+
+    if text.strip() == "all":
+        return "all"
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        get_metric(name)  # unknown names fail before any model is loaded
+    return names
+
+
+def command_rank(args: argparse.Namespace) -> int:
+    from transfer_core.data import DatasetError
+    from transfer_core.metrics.errors import MetricInputError
+    from transfer_core.output import write_ranking
+    from transfer_core.pipeline import rank
+    from transfer_core.progress import TerminalProgress
+
+    try:
+        metrics = _parse_metric_list(args.metrics)
+        options = _parse_option_pairs(args.option)
+        with TerminalProgress() as progress:
+            ranking = rank(args.dataset, [m.strip() for m in args.models.split(",") if m.strip()], metrics=metrics,
+                           limit=args.limit, seed=args.seed, device=args.device, options=options, progress=progress)
+    except (DatasetError, MetricInputError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    for model_id, message in ranking.errors.items():
+        _warn(f"{model_id} was left out: {message}")
+    for model_id, messages in ranking.warnings.items():
+        for message in messages:
+            _warn(f"{model_id}: {message}")
+    if not ranking.models:
+        raise UsageError("no model could be scored (see the warnings above)")
+    paths = write_ranking(ranking, args.out)
+    print(f"ranked {len(ranking.models)} models on {ranking.dataset['id']} ({ranking.dataset['size']} images); "
+          f"wrote {paths[0]} and {paths[1]}")
+    return 0
+
+
+def command_list(args: argparse.Namespace) -> int:
+    if args.command == "models":
+        from transfer_core.models import list_models as lister
+    else:
+        from transfer_core.data import list_datasets as lister
+    for identifier, description in lister():
+        print(f"{identifier}\t{description}")
+    return 0
+
+
+def command_cache(args: argparse.Namespace) -> int:
+    from transfer_core.store import FeatureStore
+
+    store = FeatureStore()
+    if args.action == "clear":
+        removed = store.clear()
+        extracted = store.root / "datasets"  # zip uploads extracted by transfer_core.data.archive
+        if extracted.is_dir():
+            shutil.rmtree(extracted)
+        print(f"removed {removed} cached feature entries and the extracted zip datasets from {store.root}")
+    else:
+        usage = store.usage()
+        print(f"{usage.root}: {usage.entries} entries, {usage.bytes / 2**20:.1f} MiB of {usage.max_bytes / 2**30:.1f} GiB")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m transfer_core",
+                                     description="Transfer Scout: rank pre-trained backbones for your dataset.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    score = commands.add_parser("score", help="score one model's features with transferability metrics")
+    score.add_argument("--features", required=True, help="features .npy [N, D]")
+    score.add_argument("--labels", help="class labels .npy [N] (any integers or strings)")
+    score.add_argument("--targets", help="regression targets .npy [N] or [N, K] (multi-hot = multi-label)")
+    score.add_argument("--source-probs", help="source-class probabilities .npy [N, C_s] (LEEP, NCE)")
+    score.add_argument("--metrics", default="all", help="comma-separated metric names, or 'all' (default)")
+    score.add_argument("--option", action="append", default=[], metavar="METRIC.KEY=VALUE",
+                       help="metric parameter, e.g. nleep.seed=1 (repeatable)")
+    score.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    score.add_argument("--json", action="store_true", help="print one JSON object {metric: score|null}")
+    score.set_defaults(handler=command_score)
+
+    ranker = commands.add_parser("rank", help="extract features for each model and rank them on a dataset")
+    ranker.add_argument("--dataset", required=True, help="demo, demo:NAME, a folder, a .zip or a .csv")
+    ranker.add_argument("--models", required=True, help="comma-separated model IDs (zoo = the default zoo)")
+    ranker.add_argument("--metrics", default="all", help="comma-separated metric names, or 'all' (default)")
+    ranker.add_argument("--option", action="append", default=[], metavar="METRIC.KEY=VALUE")
+    ranker.add_argument("--limit", type=int, help="a stratified subsample of N images")
+    ranker.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
+    ranker.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ranker.add_argument("--out", required=True, help="folder for ranking.csv and ranking.json")
+    ranker.set_defaults(handler=command_rank)
+
+    for name, text in (("models", "list model IDs"), ("datasets", "list dataset IDs")):
+        commands.add_parser(name, help=text).set_defaults(handler=command_list)
+
+    cache = commands.add_parser("cache", help="show or clear the feature store")
+    cache.add_argument("action", choices=("info", "clear"))
+    cache.set_defaults(handler=command_cache)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

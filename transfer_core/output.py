@@ -1,0 +1,56 @@
+"""Write a ranking as ``ranking.json`` and ``ranking.csv`` (the same columns; the card as a JSON string in CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+
+def _finite_or_none(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def ranking_columns(ranking) -> list[str]:
+    """model, each metric then its rank, consensus rank, then the extraction facts and the card."""
+    columns = ["model"]
+    for metric in ranking.metrics:
+        columns += [metric, f"{metric}_rank"]
+    return columns + ["consensus_rank", "feature_dim", "extract_seconds", "cache_hit", "card"]
+
+
+def ranking_csv(ranking) -> str:
+    """The CSV text of a ranking (also offered as a download by the app)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=ranking_columns(ranking), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in ranking.models:
+        writer.writerow({key: json.dumps(value, sort_keys=True) if isinstance(value, dict)
+                         else ("" if value is None else value) for key, value in row.items()})
+    return buffer.getvalue()
+
+
+def ranking_json(ranking) -> str:
+    """The JSON text of a ranking; non-finite numbers become null so the file is valid JSON."""
+    payload = ranking.to_dict()
+    payload["models"] = [{key: _finite_or_none(value) for key, value in row.items()} for row in payload["models"]]
+    return json.dumps(payload, indent=2, allow_nan=False)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def write_ranking(ranking, folder: str | Path) -> tuple[Path, Path]:
+    """Write both files into ``folder`` (created if needed); returns (csv path, json path)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = folder / "ranking.csv", folder / "ranking.json"
+    _atomic_write(csv_path, ranking_csv(ranking))
+    _atomic_write(json_path, ranking_json(ranking))
+    return csv_path, json_path

@@ -1,0 +1,115 @@
+"""rank(dataset, models, metrics) → a ranking table: extract once per model (cached), score, rank.
+
+A model that fails to load or extract is reported in its row (``error``) and the rest of the run continues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from transfer_core.ranking import add_ranks
+
+# progress(stage, model_index, model_count, done, total, eta_seconds)
+Progress = Callable[[str, int, int, int, int, "float | None"], None]
+
+
+@dataclass
+class Ranking:
+    """What ``rank`` returns and ``ranking.json`` holds."""
+
+    dataset: dict
+    metrics: list[str]
+    models: list[dict]
+    errors: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"dataset": self.dataset, "metrics": self.metrics, "models": self.models,
+                "errors": self.errors, "warnings": self.warnings}
+
+
+def expand_model_ids(model_ids: list[str]) -> list[str]:
+    """``zoo`` alone stands for the whole default zoo with its random-init baselines."""
+    from transfer_core.models import default_zoo_ids
+
+    expanded: list[str] = []
+    for model_id in model_ids:
+        for item in default_zoo_ids() if model_id == "zoo" else [model_id]:
+            if item not in expanded:
+                expanded.append(item)
+    return expanded
+
+
+def dataset_summary(dataset) -> dict:
+    """The ``dataset`` block of ``ranking.json``."""
+    summary = {"id": dataset.dataset_id, "name": dataset.name, "size": dataset.size,
+               "fingerprint": dataset.fingerprint, "task": "classification" if dataset.labels is not None
+               else "regression", "skipped": len(dataset.skipped)}
+    if dataset.labels is not None:
+        summary["classes"] = [str(c) for c in dataset.classes]
+    return summary
+
+
+def rank(dataset_id: str, model_ids: list[str], *, metrics: str | list[str] = "all", limit: int | None = None,
+         seed: int = 0, device: str = "auto", options: dict | None = None, store=None,
+         progress: Progress | None = None) -> Ranking:
+    """Rank ``model_ids`` on ``dataset_id`` by each metric and by consensus."""
+    from transfer_core.data import load_dataset
+
+    dataset = load_dataset(dataset_id, limit=limit, seed=seed)
+    return rank_dataset(dataset, model_ids, metrics=metrics, device=device, options=options, store=store,
+                        progress=progress)
+
+
+def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "all", device: str = "auto",
+                 options: dict | None = None, store=None, progress: Progress | None = None) -> Ranking:
+    """Like :func:`rank` for an already loaded :class:`~transfer_core.data.base.ImageDataset`."""
+    from transfer_core.features import extract_features
+    from transfer_core.metrics.prepared import prepare
+    from transfer_core.metrics.suite import score_suite
+    from transfer_core.models import load_model
+    from transfer_core.store import FeatureStore
+
+    store = store if store is not None else FeatureStore()
+    ids = expand_model_ids(model_ids)
+    rows, errors, warnings_by_model, used_metrics = [], {}, {}, []
+    for index, model_id in enumerate(ids):
+        def report(done, total, eta, _index=index):
+            if progress is not None:
+                progress("extract", _index, len(ids), done, total, eta)
+
+        try:
+            model = load_model(model_id)
+            extraction = extract_features(model, dataset, device=device, progress=report, store=store)
+            prepared = prepare(extraction.features, dataset.labels, targets=dataset.targets,
+                               source_probs=extraction.source_probs, device=device)
+            outcomes = score_suite(prepared, _metrics_for(metrics, prepared), options)
+        except Exception as exc:  # one bad model must not sink the run: its row says why
+            errors[model_id] = f"{type(exc).__name__}: {exc}"
+            continue
+        row = {"model": model_id, **{name: outcome.value for name, outcome in outcomes.items()},
+               "feature_dim": int(extraction.features.shape[1]),
+               "extract_seconds": round(float(extraction.seconds), 3),
+               "cache_hit": bool(extraction.cache_hit), "card": model.card.to_dict()}
+        rows.append(row)
+        warnings_by_model[model_id] = [f"{o.name}: {w}" for o in outcomes.values() for w in o.warnings]
+        used_metrics += [name for name in outcomes if name not in used_metrics]
+        if progress is not None:
+            progress("scored", index, len(ids), 1, 1, 0.0)
+    for row in rows:
+        for name in used_metrics:
+            row.setdefault(name, None)
+    add_ranks(rows, used_metrics)
+    rows.sort(key=lambda row: (row["consensus_rank"] is None, row["consensus_rank"] or 0.0))
+    return Ranking(dataset_summary(dataset), used_metrics, rows, errors, warnings_by_model)
+
+
+def _metrics_for(requested, prepared):
+    """Explicit lists are honoured per model, except metrics whose inputs this model lacks (e.g. LEEP without a
+    source head): those are left out for this model rather than failing it."""
+    from transfer_core.metrics import get_metric
+
+    if requested in (None, "all"):
+        return "all"
+    return [name for name in requested if not get_metric(name).missing_inputs(prepared)]
