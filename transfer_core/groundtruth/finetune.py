@@ -1,0 +1,296 @@
+"""Fine-tuning ground truth: train a new linear head (and some or all of the backbone) on the target set.
+
+The protocol of LogME (You et al. ICML'21) and SFDA (Shao et al. ECCV'22), scaled to the machine (see
+:class:`~transfer_core.groundtruth.protocol.FineTuneProtocol`): a seeded stratified train / validation / test split;
+for every (learning rate, weight decay) pair, fresh pretrained weights, a new linear head, SGD with momentum and a
+per-step cosine schedule for a few epochs; the pair with the best validation score is chosen and its test score is
+reported. Inputs are the model's own preprocessing (no augmentation). On CUDA the forward pass runs under autocast.
+
+A run is cached per (model fingerprint, dataset fingerprint, protocol) in its own folder: a finished run is returned
+without training; an interrupted one resumes from the last finished epoch of the grid point it was in. Data order,
+head initialisation and dropout are seeded per epoch, so a resumed run reproduces an uninterrupted one (on the CPU
+bit for bit; CUDA kernels may differ in the last digits).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import r2_score
+from torch import nn
+
+from transfer_core.data.base import ImageDataset
+from transfer_core.device import resolve_device
+from transfer_core.features import PreprocessedImages, autocast_dtype
+from transfer_core.groundtruth.blocks import trained_block_names
+from transfer_core.groundtruth.errors import GroundTruthError
+from transfer_core.groundtruth.progress import Progress, StepTracker
+from transfer_core.groundtruth.protocol import FineTuneProtocol
+from transfer_core.groundtruth.result import CLASSIFICATION, FINE_TUNE, GroundTruth
+from transfer_core.groundtruth.runstore import RunStore
+from transfer_core.groundtruth.splits import split_indices
+from transfer_core.groundtruth.targets import class_indices, target_matrix, task_of
+from transfer_core.models.base import LoadedModel
+from transfer_core.store import default_root, store_key
+
+FINETUNE_VERSION = 1  # bump when a change here alters the result of a given model, dataset and protocol
+MIN_PER_CLASS = 3  # one image each for train, validation and test
+
+
+def default_cache_dir() -> Path:
+    """Where fine-tuning runs are kept: ``groundtruth/`` under the feature store's root."""
+    return default_root() / "groundtruth"
+
+
+def run_key(model: LoadedModel, dataset: ImageDataset, protocol: FineTuneProtocol) -> str:
+    """The cache key of a run: everything its result depends on (the device is left out)."""
+    return store_key({"kind": "fine-tune", "version": FINETUNE_VERSION, "model": model.fingerprint,
+                      "layer": model.layer, "preprocessing": model.preprocessing.to_dict(),
+                      "dataset": dataset.fingerprint, "images": dataset.size, "protocol": protocol.to_dict()})
+
+
+def fine_tune(model: str | LoadedModel, dataset: ImageDataset, *, protocol: FineTuneProtocol | None = None,
+              device: str | torch.device = "auto", progress: Progress | None = None,
+              cache_dir: str | Path | None = None, num_workers: int = 0) -> GroundTruth:
+    """Fine-tuned held-out accuracy (R² for regression targets) of ``model`` on ``dataset``.
+
+    ``model`` is a model ID or a loaded model. ``progress(done_steps, total_steps, eta_seconds, message)`` is called
+    after every optimisation step and before each evaluation; a cached result reports ``(total, total, 0.0, …)``
+    once. The result is cached under ``cache_dir`` (default :func:`default_cache_dir`).
+    """
+    protocol = protocol if protocol is not None else FineTuneProtocol()
+    if not isinstance(protocol, FineTuneProtocol):
+        raise GroundTruthError(f"protocol must be a FineTuneProtocol, got {type(protocol).__name__}")
+    if isinstance(model, str):
+        from transfer_core.models import load_model
+
+        model = load_model(model)
+    run = _Run(model, dataset, protocol, resolve_device(device), progress, num_workers)
+    store = RunStore(Path(cache_dir if cache_dir is not None else default_cache_dir()) / run_key(model, dataset,
+                                                                                               protocol))
+    finished = _cached(store)
+    if finished is not None:
+        run.tracker.cached(f"{model.model_id}: cached fine-tuning result, no training needed")
+        return finished
+    result = run.execute(store)
+    store.save_result(result.to_dict())
+    return result
+
+
+def _cached(store: RunStore) -> GroundTruth | None:
+    """The stored result of a finished run (None when absent or written by an incompatible version)."""
+    data = store.result()
+    try:
+        return None if data is None else replace(GroundTruth.from_dict(data), cache_hit=True)
+    except (TypeError, ValueError):
+        return None
+
+
+class _Examples(torch.utils.data.Dataset):
+    """(model input, training target) pairs."""
+
+    def __init__(self, images: PreprocessedImages, targets: torch.Tensor):
+        self.images = images
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index], self.targets[index]
+
+
+class _WithHead(nn.Module):
+    def __init__(self, extractor: nn.Module, head: nn.Linear):
+        super().__init__()
+        self.extractor = extractor
+        self.head = head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.extractor(images))
+
+
+class _Run:
+    """One fine-tuning run over the protocol's grid (the state shared by its grid points)."""
+
+    def __init__(self, model: LoadedModel, dataset: ImageDataset, protocol: FineTuneProtocol, device: torch.device,
+                 progress: Progress | None, num_workers: int):
+        self.model, self.dataset, self.protocol, self.num_workers = model, dataset, protocol, num_workers
+        self.device, self.precision = device, autocast_dtype(device)
+        self.task = task_of(dataset.labels, dataset.targets)
+        if self.task == CLASSIFICATION:
+            labels, self.classes = class_indices(dataset.labels, dataset.size, MIN_PER_CLASS)
+            self.splits = split_indices(dataset.size, labels, protocol)
+            self.truth = torch.from_numpy(labels)
+            self.targets = self.truth
+            self.outputs = len(self.classes)
+        else:
+            truth = target_matrix(dataset.targets, dataset.size)
+            self.splits = split_indices(dataset.size, None, protocol)
+            train = truth[self.splits["train"]]
+            self.target_mean, self.target_std = train.mean(axis=0), np.maximum(train.std(axis=0), 1e-12)
+            self.truth = torch.from_numpy(truth)
+            self.targets = torch.from_numpy((truth - self.target_mean) / self.target_std).float()
+            self.outputs = truth.shape[1]
+        train_size = len(self.splits["train"])
+        self.drop_last = train_size % protocol.batch_size == 1  # a lone image would break BatchNorm in training
+        self.steps_per_epoch = train_size // protocol.batch_size + (train_size % protocol.batch_size > 1)
+        self.tracker = StepTracker(self.steps_per_epoch * protocol.epochs * len(protocol.grid()), progress)
+        self.examples = _Examples(PreprocessedImages(dataset, model.preprocessing), self.targets)
+
+    @property
+    def measure(self) -> str:
+        return "accuracy" if self.task == CLASSIFICATION else "r2"
+
+    def execute(self, store: RunStore) -> GroundTruth:
+        """Train (or restore) every grid point, then pick the best on validation."""
+        self.block_names = trained_block_names(self.model.extractor, self.model.preprocessing, self.protocol)
+        self.tracker.report(f"{self.model.model_id}: starting fine-tuning on {self.device}")
+        points = []
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            for index, (lr, wd) in enumerate(self.protocol.grid()):
+                point = store.point(index)
+                if point is None:
+                    point = self._train_point(store, index, lr, wd)
+                    store.save_point(index, point)
+                else:
+                    self.tracker.skip(self.steps_per_epoch * self.protocol.epochs)
+                points.append(point)
+        return self._result(points)
+
+    def _result(self, points: list[dict]) -> GroundTruth:
+        usable = [point for point in points if not point["diverged"]]
+        if not usable:
+            raise GroundTruthError(f"fine-tuning {self.model.model_id!r} diverged (non-finite loss) at every grid "
+                                   "point; add smaller learning rates to the protocol")
+        best = max(usable, key=lambda point: point["val"][self.measure])  # the first of equals wins
+        protocol = {**self.protocol.to_dict(), "version": FINETUNE_VERSION,
+                    "trained_blocks": self.block_names, "head": f"new linear layer {self.model.card.feature_dim} → "
+                    f"{self.outputs}", "split_sizes": {name: len(part) for name, part in self.splits.items()},
+                    "selected": {"learning_rate": best["learning_rate"], "weight_decay": best["weight_decay"]},
+                    "model_fingerprint": self.model.fingerprint, "dataset_id": self.dataset.dataset_id,
+                    "dataset_fingerprint": self.dataset.fingerprint, "device": str(self.device),
+                    "autocast": None if self.precision is None else str(self.precision).removeprefix("torch.")}
+        if self.task == CLASSIFICATION:
+            protocol["classes"] = [str(value) for value in self.classes]
+        return GroundTruth(model_id=self.model.model_id, kind=FINE_TUNE, task=self.task,
+                           accuracy=best["test"][self.measure], measures=dict(best["test"]), protocol=protocol,
+                           seconds=sum(point["seconds"] for point in points), grid=points)
+
+    def _network(self) -> tuple[_WithHead, list[nn.Module]]:
+        """Fresh pretrained weights plus a seeded new head, and the modules that train (head first)."""
+        torch.manual_seed(_seed(self.protocol.seed))
+        head = nn.Linear(self.model.card.feature_dim, self.outputs)
+        network = _WithHead(copy.deepcopy(self.model.extractor), head).to(self.device)
+        trained = [network.head] + [network.extractor.get_submodule(name) for name in self.block_names]
+        network.requires_grad_(False)
+        for module in trained:
+            module.requires_grad_(True)
+        return network, trained
+
+    def _train_point(self, store: RunStore, index: int, lr: float, wd: float) -> dict:
+        network, trained = self._network()
+        parameters = [parameter for parameter in network.parameters() if parameter.requires_grad]
+        optimizer = torch.optim.SGD(parameters, lr=lr, momentum=self.protocol.momentum, weight_decay=wd)
+        total_steps = self.steps_per_epoch * self.protocol.epochs
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
+        state = _restore(store.checkpoint(index), trained, optimizer, scheduler, scaler)
+        self.tracker.skip(state["epochs_done"] * self.steps_per_epoch)
+        label = f"{self.model.model_id} lr={lr:g} wd={wd:g}"
+        diverged = False
+        for epoch in range(state["epochs_done"], self.protocol.epochs):
+            started = time.perf_counter()
+            loss = self._train_epoch(network, trained, optimizer, scheduler, scaler, epoch, label)
+            diverged = not math.isfinite(loss)
+            state = {"epochs_done": epoch + 1, "epoch_losses": state["epoch_losses"] + [loss],
+                     "seconds": state["seconds"] + time.perf_counter() - started}
+            if diverged:  # count this point's remaining steps as done
+                self.tracker.skip((index + 1) * total_steps - self.tracker.done)
+                break
+            store.save_checkpoint(index, {"modules": [module.state_dict() for module in trained],
+                                          "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                          "scaler": scaler.state_dict(), **state})
+        started = time.perf_counter()
+        point = {"learning_rate": lr, "weight_decay": wd, "diverged": diverged,
+                 "epoch_losses": [float(loss) if math.isfinite(loss) else None for loss in state["epoch_losses"]],
+                 "val": None, "test": None}
+        if not diverged:
+            self.tracker.report(f"{label}: evaluating on the validation and test images")
+            point["val"] = self._evaluate(network, self.splits["val"])
+            point["test"] = self._evaluate(network, self.splits["test"])
+        point["seconds"] = state["seconds"] + time.perf_counter() - started
+        return point
+
+    def _train_epoch(self, network: _WithHead, trained: list[nn.Module], optimizer, scheduler, scaler,
+                     epoch: int, label: str) -> float:
+        """One pass over the training images in a seeded order; the mean loss (NaN as soon as a loss is)."""
+        torch.manual_seed(_seed(self.protocol.seed, epoch + 1))  # dropout / drop-path in trained blocks
+        order = torch.randperm(len(self.splits["train"]), generator=torch.Generator().manual_seed(
+            _seed(self.protocol.seed, epoch + 1)))
+        network.eval()  # frozen modules keep their BatchNorm statistics
+        for module in trained:
+            module.train()
+        criterion = nn.functional.cross_entropy if self.task == CLASSIFICATION else nn.functional.mse_loss
+        losses = []
+        for batch, (images, targets) in enumerate(self._loader(self.splits["train"][order.numpy()], self.drop_last)):
+            images, targets = images.to(self.device), targets.to(self.device)
+            with torch.autocast(self.device.type, dtype=self.precision, enabled=self.precision is not None):
+                outputs = network(images)
+            loss = criterion(outputs.float(), targets)
+            if not torch.isfinite(loss):
+                return math.nan
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            losses.append(loss.item())
+            self.tracker.step(f"{label}: epoch {epoch + 1}/{self.protocol.epochs}, batch {batch + 1}/"
+                              f"{self.steps_per_epoch}, loss {loss.item():.3f}")
+        return float(np.mean(losses))
+
+    def _evaluate(self, network: _WithHead, indices: np.ndarray) -> dict:
+        """Accuracy (classification) or R² and negative MSE in the targets' own units (regression)."""
+        network.eval()
+        batches = []
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=self.precision,
+                                             enabled=self.precision is not None):
+            for images, _ in self._loader(indices, drop_last=False):
+                batches.append(network(images.to(self.device)).float().cpu())
+        outputs, truth = torch.cat(batches), self.truth[indices]
+        if self.task == CLASSIFICATION:
+            return {"accuracy": float((outputs.argmax(dim=1) == truth).double().mean())}
+        predictions = outputs.double().numpy() * self.target_std + self.target_mean
+        return {"r2": float(r2_score(truth.numpy(), predictions)),
+                "neg_mse": float(-np.mean((truth.numpy() - predictions) ** 2))}
+
+    def _loader(self, indices: np.ndarray, drop_last: bool) -> torch.utils.data.DataLoader:
+        subset = torch.utils.data.Subset(self.examples, indices.tolist())
+        return torch.utils.data.DataLoader(subset, batch_size=self.protocol.batch_size, shuffle=False,
+                                           drop_last=drop_last, num_workers=self.num_workers,
+                                           pin_memory=self.device.type == "cuda")
+
+
+def _restore(saved: dict | None, trained: list[nn.Module], optimizer, scheduler, scaler) -> dict:
+    """Load a checkpoint into the trained modules and the optimiser state; the run's counters (zero without one)."""
+    state = {"epochs_done": 0, "epoch_losses": [], "seconds": 0.0}
+    if saved is None:
+        return state
+    for module, module_state in zip(trained, saved["modules"]):
+        module.load_state_dict(module_state)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    scaler.load_state_dict(saved["scaler"])
+    return {key: saved[key] for key in state}
+
+
+def _seed(*parts: int) -> int:
+    """A 32-bit seed derived from the protocol seed and a position (epoch), independent across positions."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
