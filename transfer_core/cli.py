@@ -132,6 +132,40 @@ def command_rank(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_validate(args: argparse.Namespace) -> int:
+    from transfer_core.data import DatasetError
+    from transfer_core.groundtruth import GroundTruthError
+    from transfer_core.validation import load_ranking, validate, write_validation
+
+    def report(index, count, message):
+        print(f"[{index}/{count}] {message}", file=sys.stderr)
+
+    try:
+        validation = validate(load_ranking(args.ranking), args.groundtruth, stability=args.stability,
+                              device=args.device, progress=report)
+    except (GroundTruthError, DatasetError) as exc:
+        raise UsageError(str(exc)) from None
+    for model_id in validation.missing:
+        _warn(f"{model_id} has no ground truth and was left out of the evaluation")
+    paths = write_validation(validation, args.out)
+    print(f"ground truth: {validation.kind}, {len(validation.accuracies)} models")
+    print(f"{'metric':<18} {'weighted tau':>12} {'tau-b':>7} {'pearson':>8} {'rel@1':>6} {'rel@3':>6}")
+    for row in validation.evaluation:
+        cells = [row["weighted_tau"], row["kendall_tau"], row["pearson"], row["rel@1"], row["rel@3"]]
+        print(f"{row['metric']:<18} " + " ".join(f"{_fmt(v):>{w}}" for v, w in zip(cells, (12, 7, 8, 6, 6))))
+    for row in validation.stability or []:
+        low, high = row["tau_interval"] or (None, None)
+        print(f"{row['metric']:<18} median weighted tau {_fmt(row['median_tau'])} "
+              f"(90% interval {_fmt(low)} to {_fmt(high)}), best metric in {row['win_share']:.0%} of "
+              f"{row['setups']} resampled setups")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 def command_list(args: argparse.Namespace) -> int:
     if args.command == "models":
         from transfer_core.models import list_models as lister
@@ -185,6 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     ranker.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ranker.add_argument("--out", required=True, help="folder for ranking.csv and ranking.json")
     ranker.set_defaults(handler=command_rank)
+
+    validator = commands.add_parser("validate", help="check a ranking against ground truth (weighted Kendall tau)")
+    validator.add_argument("--ranking", required=True, help="a rank --out folder (or its ranking.json)")
+    validator.add_argument("--groundtruth", required=True,
+                           help="probe (linear probe), finetune, or a CSV with columns model,accuracy")
+    validator.add_argument("--stability", type=int, default=0, metavar="N",
+                           help="also resample N target subsets x model sub-pools for tau intervals")
+    validator.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    validator.add_argument("--out", required=True, help="folder for groundtruth.csv, evaluation.csv, validation.json")
+    validator.set_defaults(handler=command_validate)
 
     for name, text in (("models", "list model IDs"), ("datasets", "list dataset IDs")):
         commands.add_parser(name, help=text).set_defaults(handler=command_list)

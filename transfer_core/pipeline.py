@@ -58,8 +58,10 @@ def rank(dataset_id: str, model_ids: list[str], *, metrics: str | list[str] = "a
     from transfer_core.data import load_dataset
 
     dataset = load_dataset(dataset_id, limit=limit, seed=seed)
-    return rank_dataset(dataset, model_ids, metrics=metrics, device=device, options=options, store=store,
-                        progress=progress)
+    ranking = rank_dataset(dataset, model_ids, metrics=metrics, device=device, options=options, store=store,
+                           progress=progress)
+    ranking.dataset.update(limit=limit, seed=seed)  # enough to reload the same subsample (validate)
+    return ranking
 
 
 def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "all", device: str = "auto",

@@ -1,0 +1,161 @@
+"""Check a ranking against ground truth: how well did each metric predict what training on the data gives?
+
+Ground truth is a cross-validated linear probe, fine-tuning under a recorded protocol, or a user's ``model,accuracy``
+CSV (``transfer_core.groundtruth``); the evaluation is weighted Kendall τ and friends (``transfer_core.evaluation``),
+optionally with the distribution of τ over resampled setups (``transfer_core.uncertainty``; Agostinelli et al.,
+ECCV'22).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from transfer_core.groundtruth import (FINE_TUNE, LINEAR_PROBE, FineTuneProtocol, GroundTruthError, fine_tune,
+                                       load_groundtruth_csv, probe_model)
+
+USER_CSV = "user CSV"
+
+# progress(model_index, model_count, message)
+ValidationProgress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Validation:
+    """Ground truth per model, each metric's agreement with it, and (optionally) how stable that agreement is."""
+
+    kind: str  # "linear probe", "fine-tune" or "user CSV"
+    dataset: dict
+    accuracies: dict[str, float]
+    evaluation: list[dict]
+    protocols: dict[str, dict] = field(default_factory=dict)
+    stability: list[dict] | None = None
+    missing: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"groundtruth": self.kind, "dataset": self.dataset, "accuracies": self.accuracies,
+                "evaluation": self.evaluation, "stability": self.stability, "protocols": self.protocols,
+                "models_without_groundtruth": self.missing}
+
+
+def load_ranking(folder: str | Path) -> dict:
+    """Read ``ranking.json`` from a ``rank --out`` folder (or the file itself)."""
+    path = Path(folder)
+    path = path / "ranking.json" if path.is_dir() else path
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GroundTruthError(f"no ranking found at {path}: run `rank --out` first") from None
+    except json.JSONDecodeError as exc:
+        raise GroundTruthError(f"{path} is not a valid ranking.json ({exc})") from None
+
+
+def reload_dataset(ranking: dict):
+    """The exact target set the ranking was computed on (same ID, subsample and seed; fingerprint checked)."""
+    from transfer_core.data import load_dataset
+
+    info = ranking["dataset"]
+    dataset = load_dataset(info["id"], limit=info.get("limit"), seed=info.get("seed", 0))
+    if dataset.fingerprint != info.get("fingerprint"):
+        raise GroundTruthError(f"dataset {info['id']!r} changed since it was ranked (different images or labels): "
+                               f"rank it again before validating")
+    return dataset
+
+
+def groundtruth_for(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | None = None,
+                    device: str = "auto", progress: ValidationProgress | None = None):
+    """(kind, {model: accuracy}, {model: protocol}) for the ranked models from ``groundtruth``:
+    ``"probe"``, ``"finetune"`` or a path to a ``model,accuracy`` CSV."""
+    models = [row["model"] for row in ranking["models"]]
+    if groundtruth not in ("probe", "finetune"):
+        accuracies = load_groundtruth_csv(groundtruth)
+        return USER_CSV, {m: accuracies[m] for m in models if m in accuracies}, {m: {"source": str(groundtruth)}
+                                                                                 for m in models if m in accuracies}
+    dataset = reload_dataset(ranking)
+    results = {}
+    for index, model_id in enumerate(models):
+        if progress is not None:
+            progress(index, len(models), f"{'linear probe' if groundtruth == 'probe' else 'fine-tuning'} {model_id}")
+        results[model_id] = (probe_model(model_id, dataset, device=device) if groundtruth == "probe"
+                             else fine_tune(model_id, dataset, protocol=protocol, device=device))
+    if progress is not None:
+        progress(len(models), len(models), "done")
+    kind = LINEAR_PROBE if groundtruth == "probe" else FINE_TUNE
+    return kind, {m: r.accuracy for m, r in results.items()}, {m: r.protocol for m, r in results.items()}
+
+
+def validate(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | None = None, stability: int = 0,
+             device: str = "auto", progress: ValidationProgress | None = None) -> Validation:
+    """Evaluate every metric of ``ranking`` against ``groundtruth``; ``stability`` > 0 adds τ over that many
+    resampled 80 % target subsets × model sub-pools (re-scoring the cached features)."""
+    from transfer_core.evaluation import evaluate_metrics
+
+    kind, accuracies, protocols = groundtruth_for(ranking, groundtruth, protocol=protocol, device=device,
+                                                  progress=progress)
+    rows = [row for row in ranking["models"] if row["model"] in accuracies]
+    missing = [row["model"] for row in ranking["models"] if row["model"] not in accuracies]
+    if len(rows) < 3:
+        raise GroundTruthError(f"ground truth covers {len(rows)} of the ranked models; at least 3 are needed to "
+                               f"evaluate a ranking")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # near-constant scores: evaluate_metrics reports a reason instead
+        evaluation = evaluate_metrics({metric: [row.get(metric) for row in rows] for metric in ranking["metrics"]},
+                                      [accuracies[row["model"]] for row in rows])
+    summary = _stability(ranking, accuracies, stability, device) if stability else None
+    return Validation(kind, ranking["dataset"], accuracies, evaluation, protocols, summary, missing)
+
+
+def _stability(ranking: dict, accuracies: dict[str, float], repeats: int, device: str) -> list[dict]:
+    from transfer_core.features import extract_features
+    from transfer_core.models import load_model
+    from transfer_core.store import FeatureStore
+    from transfer_core.uncertainty import metric_stability
+
+    dataset, store = reload_dataset(ranking), FeatureStore()
+    features, probs = {}, {}
+    for model_id in accuracies:
+        extraction = extract_features(load_model(model_id), dataset, device=device, store=store)
+        features[model_id] = extraction.features
+        if extraction.source_probs is not None:
+            probs[model_id] = extraction.source_probs
+    metrics = [m for m in ranking["metrics"] if m not in ("leep", "nce") or len(probs) == len(features)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = metric_stability(features, dataset.labels, accuracies, metrics=metrics,
+                                  source_probs_by_model=probs or None, repeats=repeats, device=device)
+    return result.summary()
+
+
+def evaluation_csv(validation: Validation) -> str:
+    """The per-metric evaluation table as CSV text."""
+    buffer = io.StringIO()
+    columns = list(validation.evaluation[0]) if validation.evaluation else ["metric"]
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in validation.evaluation)
+    return buffer.getvalue()
+
+
+def write_validation(validation: Validation, folder: str | Path) -> list[Path]:
+    """``groundtruth.csv`` (model,accuracy — re-usable as ``--groundtruth FILE.csv``), ``evaluation.csv`` and
+    ``validation.json`` (everything, protocols included)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "groundtruth.csv", folder / "evaluation.csv", folder / "validation.json"]
+    paths[0].write_text("model,accuracy\n" + "".join(f"{m},{a}\n" for m, a in validation.accuracies.items()))
+    paths[1].write_text(evaluation_csv(validation))
+    paths[2].write_text(json.dumps(validation.to_dict(), indent=2, default=_jsonable))
+    return paths
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
