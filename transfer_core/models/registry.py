@@ -38,11 +38,12 @@ def load_model(model_id: str, *, layer: str | None = None) -> LoadedModel:
     raise ModelLoadError(f"unknown model source {kind!r}; model IDs look like {ID_FORMS}")
 
 
-def default_zoo_ids() -> list[str]:
-    """The default zoo (``--models zoo``): every offline checkpoint, then its random-init baseline."""
+def default_zoo_ids(include_slow: bool = True) -> list[str]:
+    """The default zoo (``--models zoo``): every offline checkpoint, then its random-init baseline;
+    ``include_slow=False`` leaves out the VGG-class checkpoints (the app's one-click default on a CPU)."""
     from transfer_core.models.zoo import zoo_names
 
-    return [f"zoo:{name}" for name in zoo_names()]
+    return [f"zoo:{name}" for name in zoo_names(include_slow)]
 
 
 def list_models() -> list[tuple[str, str]]:

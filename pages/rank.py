@@ -1,0 +1,234 @@
+"""Rank page: choose metrics, rank the selected models on the dataset (progress with ETA), read the verdict."""
+
+import time
+
+import streamlit as st
+
+import app_support as shared
+from transfer_core.app_state import (CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_LEVEL,
+                                     INTERVAL_MODES, INTERVAL_SEED, interval_metrics)
+from transfer_core.metrics import get_metric, metric_names
+
+INTERVAL_LABELS = {
+    "cheap": f"Fast: only the quick metrics among those chosen ({', '.join(CHEAP_METRICS)})",
+    "all": "Thorough: every chosen metric (re-scores every model on every subset; slower)",
+    "off": "Off: no statement about ties",
+}
+
+
+def duration(seconds: float | None) -> str:
+    """``75`` → ``1 min 15 s``."""
+    if seconds is None:
+        return "estimating…"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class ExtractionProgress:
+    """The pipeline's progress callback drawn as two bars: all models, and the current model with its ETA.
+
+    A model's extraction counts for :data:`EXTRACTION_SHARE` of its part of the overall bar, its scoring for the rest.
+    """
+
+    EXTRACTION_SHARE = 0.9
+
+    def __init__(self, model_ids: list[str], status):
+        self.model_ids = model_ids
+        self.status = status
+        self.started = time.perf_counter()
+        self.overall = st.progress(0.0, text=f"All {shared.count(len(model_ids), 'model')}: starting…")
+        self.current = st.progress(0.0, text="Loading the first model…")
+
+    def __call__(self, stage: str, index: int, count: int, done: int, total: int, eta: float | None) -> None:
+        model = shared.short_name(self.model_ids[index])
+        if stage == "extract":
+            share = done / total if total else 1.0
+            text = (f"{done} of {total} images · about {duration(eta)} left for this model" if done < total
+                    else "features ready; scoring them with the metrics…")
+            self.current.progress(share, text=f"Model {index + 1} of {count}, {model}: {text}")
+            share *= self.EXTRACTION_SHARE
+        else:
+            share = 1.0
+            self.current.progress(1.0, text=f"Model {index + 1} of {count}, {model}: scored")
+        fraction = min((index + share) / count, 1.0)
+        elapsed = time.perf_counter() - self.started
+        remaining = elapsed * (1 - fraction) / fraction if fraction > 0 else None
+        self.overall.progress(fraction, text=f"All {count} models: {fraction:.0%} done · about {duration(remaining)} "
+                                             "left in total")
+        self.status.update(label=f"Ranking: model {index + 1} of {count} ({model})…", expanded=True)
+
+
+def rank_intervals(ranking, dataset, fingerprint: str, mode: str, repeats: int, device: str):
+    """Subsampling rank intervals on the chosen metric subset, and a sentence saying how they were made."""
+    from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
+    from transfer_core.uncertainty import subsample_rank_intervals
+
+    chosen = interval_metrics(ranking.metrics, mode)
+    models = [row["model"] for row in ranking.models]
+    if not chosen:
+        return None, "Rank intervals were switched off, so the verdict makes no statement about ties."
+    if dataset.labels is None:
+        return None, "Rank intervals need class labels; this dataset has regression targets, so ties are not judged."
+    if len(models) < 2:
+        return None, ""
+    st.write("Reading the features back from the feature store for the rank intervals…")
+    extracted = {model: shared.cached_features(fingerprint, model, dataset) for model in models}
+    bar = st.progress(0.0, text=f"Rank intervals: re-ranking on {repeats} subsets…")
+
+    def report(done: int, total: int, eta: float | None) -> None:
+        bar.progress(done / total, text=f"Rank intervals: {done} of {total} re-scorings · about {duration(eta)} left")
+
+    try:
+        intervals = subsample_rank_intervals(
+            {model: features for model, (features, _) in extracted.items()}, dataset.labels, metrics=chosen,
+            source_probs_by_model={model: probs for model, (_, probs) in extracted.items() if probs is not None},
+            fraction=INTERVAL_FRACTION, repeats=repeats, seed=INTERVAL_SEED, level=INTERVAL_LEVEL, device=device,
+            progress=report)
+    except (MetricInputError, DegenerateInputError) as error:
+        return None, f"Rank intervals could not be computed ({error}), so the verdict makes no statement about ties."
+    which = ("They use every chosen metric." if set(chosen) == set(ranking.metrics) else
+             f"To stay fast they use only {', '.join(chosen)}, not all {len(ranking.metrics)} metrics of the ranking; "
+             "choose “Thorough” on the Rank page for intervals on every metric.")
+    return intervals, (f"Ties: every model was re-ranked on {repeats} random {INTERVAL_FRACTION:.0%} subsets of the "
+                       f"images (class-stratified, seed {INTERVAL_SEED}); two models are statistically tied when their "
+                       f"{INTERVAL_LEVEL:.0%} consensus-rank intervals overlap. {which}")
+
+
+def run_ranking(dataset, spec, model_ids: list[str], metrics: list[str], mode: str, repeats: int,
+                device: str) -> shared.RunResult:
+    from transfer_core.metrics.errors import MetricInputError
+    from transfer_core.pipeline import expand_model_ids, rank_dataset
+    from transfer_core.store import FeatureStore
+    from transfer_core.verdict import verdict
+
+    ids = expand_model_ids(model_ids)
+    started = time.perf_counter()
+    with st.status(f"Ranking {shared.count(len(ids), 'model')} on {dataset.size} images…", expanded=True) as status:
+        st.write("Each model reads every image once (its features are then cached on disk), then every metric "
+                 "scores the features.")
+        ranking = rank_dataset(dataset, ids, metrics=metrics, device=device, store=FeatureStore(),
+                               progress=ExtractionProgress(ids, status))
+        intervals, note = rank_intervals(ranking, dataset, dataset.fingerprint, mode, repeats, device)
+        try:
+            explained = verdict(ranking.models, intervals, level=INTERVAL_LEVEL)
+        except MetricInputError:
+            explained = None
+        seconds = time.perf_counter() - started
+        failed = f", {len(ranking.errors)} failed" if ranking.errors else ""
+        status.update(label=f"Ranked {shared.count(len(ranking.models), 'model')} in {duration(seconds)}{failed}",
+                      state="complete" if ranking.models else "error", expanded=False)
+    return shared.RunResult(ranking, spec, dataset.fingerprint, intervals, explained, [note] if note else [], seconds)
+
+
+def consensus_whiskers(run: shared.RunResult) -> dict | None:
+    """Rank intervals drawn on the consensus bars, only when they were computed on the same metrics."""
+    intervals = run.intervals
+    if intervals is None or set(intervals.metrics) != set(run.ranking.metrics):
+        return None
+    return {model: intervals.interval(model) for model in intervals.models if intervals.interval(model) is not None}
+
+
+@st.fragment
+def show_results(run: shared.RunResult) -> None:
+    from transfer_core.dataset_checks import dataset_warnings
+    from transfer_core.report import ranking_table
+    from transfer_core.views import ranking_figure
+
+    ranking = run.ranking
+    st.header("Result")
+    for model, message in ranking.errors.items():
+        st.error(f"**{model}** could not be ranked and was left out (the other models were ranked): {message}")
+    if not ranking.models:
+        st.error("No model could be ranked. Check the messages above, pick other models on the Models page, "
+                 "and rank again.")
+        return
+    if run.verdict is not None:
+        st.success(run.verdict.text, icon=":material/emoji_events:")
+    for note in run.notes:
+        st.caption(note)
+
+    choices = ["consensus_rank", *ranking.metrics]
+    shown = st.selectbox("Bar chart of", choices, key="rank_chart_metric",
+                         format_func=lambda name: "consensus rank (all metrics)" if name == "consensus_rank"
+                         else f"{name} score")
+    whiskers = consensus_whiskers(run) if shown == "consensus_rank" else None
+    st.plotly_chart(ranking_figure(ranking.models, shown, intervals=whiskers), key="rank_chart", width="stretch")
+    if shown == "consensus_rank":
+        st.caption("Grey bars are random-init baselines." + (" Whiskers: the rank intervals behind the verdict."
+                                                             if whiskers else ""))
+    else:
+        st.caption(f"{shown}: {get_metric(shown).meaning}")
+
+    st.dataframe(ranking_table(ranking, run.intervals), hide_index=True, key="rank_table",
+                 column_config={name: st.column_config.NumberColumn(format="%.4f") for name in ranking.metrics})
+    hits = sum(bool(row["cache_hit"]) for row in ranking.models)
+    st.caption(f"This run took {duration(run.seconds)}; {hits} of {len(ranking.models)} models' features came from "
+               "the feature store. Ranking the same dataset and models again reads every model's features from the "
+               "store and takes seconds.")
+    dataset = shared.run_dataset(run)
+    sizes = {row["model"]: row["feature_dim"] for row in ranking.models}
+    for warning in dataset_warnings(dataset.labels, sizes):
+        st.warning(warning)
+    warned = {model: messages for model, messages in ranking.warnings.items() if messages}
+    if warned:
+        with st.expander(f"Metric warnings for {shared.count(len(warned), 'model')}"):
+            for model, messages in warned.items():
+                st.markdown(f"**{model}**\n" + "\n".join(f"* {message}" for message in messages))
+    left, right = st.columns(2)
+    left.page_link(shared.PAGE_EXPLORE, label="Explore why: projections, spectra, agreement",
+                   icon=":material/scatter_plot:")
+    right.page_link(shared.PAGE_EXPORT, label="Export the ranking and a report", icon=":material/download:")
+
+
+st.title("Rank")
+dataset = shared.current_dataset()
+spec = shared.dataset_spec()
+model_ids = shared.current_model_ids()
+classes = f", {len(dataset.classes)} classes" if dataset.labels is not None else ", regression targets"
+st.markdown(f"**{dataset.name}** ({dataset.size} images{classes}) against **{shared.count(len(model_ids), 'model')}**.")
+links = st.columns([1, 1, 2])
+links[0].page_link(shared.PAGE_DATASET, label="Change the dataset", icon=":material/photo_library:")
+links[1].page_link(shared.PAGE_MODELS, label="Change the models", icon=":material/deployed_code:")
+
+with st.form("rank_form"):
+    metrics = st.multiselect("Metrics", metric_names(), default=list(shared.current_metrics()), key=shared.METRICS,
+                             persist_state="session", help="The consensus rank is the mean of the per-metric ranks.")
+    left, right = st.columns([3, 1])
+    mode = left.radio("Rank intervals (which models are statistically tied?)", INTERVAL_MODES,
+                      format_func=INTERVAL_LABELS.get, key="rank_interval_mode", persist_state="session")
+    repeats = right.number_input("Subsets", min_value=5, max_value=100, value=DEFAULT_INTERVAL_REPEATS, step=5,
+                                 key="rank_interval_repeats", persist_state="session",
+                                 help=f"Random {INTERVAL_FRACTION:.0%} subsets of the images to re-rank on.")
+    device = right.selectbox("Device", ["auto", "cpu", "cuda"], key="rank_device", persist_state="session",
+                             help="auto = the GPU when there is one.")
+    submitted = st.form_submit_button(f"Rank {shared.count(len(model_ids), 'model')}", type="primary",
+                                      key="rank_button", disabled=not model_ids)
+st.caption("On a CPU the first run is slow: every model reads every image (the full default, about 1 000 images × "
+           "the default zoo, takes tens of minutes on 2 cores; a GPU needs a small fraction of that). The progress "
+           "bars show an ETA per model. Features are cached on disk, so running the same choices again takes seconds.")
+with st.expander("What each metric measures", expanded=not submitted and shared.current_run() is None):
+    st.dataframe([{"metric": name, "what it tells you (higher is better)": get_metric(name).meaning,
+                   "paper": get_metric(name).citation} for name in metric_names()], hide_index=True,
+                 key="rank_metric_table")
+
+if submitted:
+    if not metrics:
+        st.error("Choose at least one metric.")
+    else:
+        st.session_state[shared.RUN] = run_ranking(dataset, spec, model_ids, metrics, mode, int(repeats), device)
+        st.rerun()  # so the sidebar and the links show the new result
+
+run = shared.current_run()
+if run is not None:
+    show_results(run)
+elif not model_ids:
+    st.warning("No model is selected: choose some on the Models page.")
+else:
+    st.info(f"Press **Rank {shared.count(len(model_ids), 'model')}** to rank them. Nothing else needs choosing: the "
+            "defaults are the embedded dataset, the offline zoo and a sensible metric set.")

@@ -1,0 +1,244 @@
+"""The Streamlit app through ``streamlit.testing.v1.AppTest``: every page renders, one click ranks the defaults, and
+the Explore figures hold the expected traces.
+
+A tiny default keeps it quick: 24 demo images and three fast models (the 28-px MNIST CNN, its random-init twin and
+the 160-px dog-breed MobileNetV2, so the metric-agreement heatmap has the three models it needs).
+"""
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import app_support as shared
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+MODELS = ["zoo:cnn-mnist", "zoo:cnn-mnist-random", "zoo:mobilenetv2-dogbreeds"]
+TINY_DEFAULTS = {"TRANSFER_SCOUT_DEMO_LIMIT": "24", "TRANSFER_SCOUT_DEFAULT_MODELS": ",".join(MODELS)}
+TIMEOUT_S = 120
+PAGES = [shared.PAGE_DATASET, shared.PAGE_MODELS, shared.PAGE_RANK, shared.PAGE_EXPLORE, shared.PAGE_EXPORT]
+
+
+@pytest.fixture(scope="module")
+def tiny_defaults():
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in TINY_DEFAULTS.items():
+            patch.setenv(name, value)
+        yield
+
+
+def fresh_app(tiny_defaults) -> AppTest:
+    return AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+
+
+def figures(app: AppTest) -> list[dict]:
+    """The Plotly figure specs the page sent to the browser."""
+    return [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+
+
+def values(data) -> np.ndarray:
+    """A figure array as numpy: plain JSON lists, or Plotly's base64 typed arrays ({"dtype", "bdata", "shape"})."""
+    if isinstance(data, dict):
+        flat = np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"]))
+        shape = data.get("shape")
+        return flat.reshape([int(size) for size in str(shape).split(",")]) if shape else flat
+    return np.asarray(data)
+
+
+def trace_types(figure: dict) -> list[str]:
+    return [trace.get("type", "scatter") for trace in figure["data"]]
+
+
+@pytest.fixture(scope="module")
+def ranked(tiny_defaults) -> AppTest:
+    """A session that pressed the rank button once on the defaults."""
+    app = fresh_app(tiny_defaults)
+    app.button(key="rank_button").click().run()
+    return app
+
+
+def test_every_page_renders_before_anything_is_ranked(tiny_defaults):
+    app = fresh_app(tiny_defaults)
+    assert not app.exception
+    for page in PAGES:
+        app.switch_page(page).run()
+        assert not app.exception, page
+        assert not app.error, (page, [error.value for error in app.error])
+    app.switch_page(shared.PAGE_EXPLORE).run()
+    assert "Nothing ranked yet" in app.info[0].value
+
+
+def test_the_app_opens_on_rank_with_the_demo_and_default_models_chosen(tiny_defaults):
+    app = fresh_app(tiny_defaults)
+    assert app.title[0].value == "Rank"
+    assert "Textile defects** (24 images, 3 classes) against **3 models" in app.markdown[0].value
+    assert app.button(key="rank_button").label == "Rank 3 models"
+    assert app.multiselect(key=shared.METRICS).value == ["logme", "sfda", "gbc", "hscore_shrinkage", "knn", "disco",
+                                                         "leep", "nce"]
+
+
+def test_one_click_ranks_the_defaults_with_chart_table_and_verdict(ranked):
+    assert not ranked.exception
+    run = ranked.session_state[shared.RUN]
+    assert sorted(row["model"] for row in run.ranking.models) == sorted(MODELS)
+    assert run.ranking.dataset["size"] == 24 and not run.ranking.errors
+    consensus = [row["consensus_rank"] for row in run.ranking.models]
+    assert consensus == sorted(consensus)
+    assert set(run.intervals.metrics) == {"knn", "leep", "nce"}  # the cheap subset, said on the page
+    assert any("only knn, leep, nce" in caption.value for caption in ranked.caption)
+    assert ranked.success[0].value == run.verdict.text and "is the best bet" in run.verdict.text
+    chart = figures(ranked)[0]
+    assert trace_types(chart) == ["bar", "bar"]  # pretrained, random-init baseline
+    shown = {name for trace in chart["data"] for name in trace["y"]}
+    assert shown == set(MODELS)
+    table = next(frame.value for frame in ranked.dataframe if "model" in frame.value.columns)
+    assert list(table["model"]) == [row["model"] for row in run.ranking.models]
+
+
+def test_choices_survive_switching_pages(tiny_defaults):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRANSFER_SCOUT_DEFAULT_MODELS", "zoo:cnn-mnist,zoo:cnn-mnist-random")
+        app = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+        app.multiselect(key=shared.METRICS).unselect("gbc")  # form widgets: committed by the rank button
+        app.radio(key="rank_interval_mode").set_value("off")
+        app.button(key="rank_button").click().run()
+        app.switch_page(shared.PAGE_MODELS).run()
+        app.multiselect(key=shared.ZOO_SELECTION).unselect("zoo:cnn-mnist-random").run()
+        app.switch_page(shared.PAGE_RANK).run()
+    assert not app.exception
+    assert app.session_state[shared.RUN].ranking.metrics == ["logme", "sfda", "hscore_shrinkage", "knn", "disco",
+                                                               "leep", "nce"]
+    assert "gbc" not in app.multiselect(key=shared.METRICS).value
+    assert app.radio(key="rank_interval_mode").value == "off"
+    assert app.button(key="rank_button").label == "Rank 1 model"
+    assert any("Rank intervals were switched off" in caption.value for caption in app.caption)
+    assert app.session_state[shared.RUN].intervals is None
+
+
+def test_a_model_that_fails_is_reported_and_the_others_are_ranked(tiny_defaults):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRANSFER_SCOUT_DEFAULT_MODELS", "zoo:cnn-mnist,zoo:cnn-mnist-random,zoo:no-such-model")
+        patch.setenv("TRANSFER_SCOUT_DEFAULT_METRICS", "knn,logme")
+        app = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+        app.button(key="rank_button").click().run()
+    assert not app.exception
+    assert [row["model"] for row in app.session_state[shared.RUN].ranking.models] != []
+    assert any("zoo:no-such-model" in error.value and "could not be ranked" in error.value for error in app.error)
+    assert "is the best bet" in app.success[0].value
+
+
+def test_a_bad_dataset_path_is_an_error_and_the_dataset_stays(tiny_defaults):
+    app = fresh_app(tiny_defaults)
+    app.switch_page(shared.PAGE_DATASET).run()
+    app.button_group(key="dataset_source").set_value("path").run()
+    app.text_input(key="dataset_path").input("/no/such/folder")  # inside a form: sent with the submit click
+    app.button(key="dataset_path_use").click().run()
+    assert not app.exception
+    assert any("Could not use /no/such/folder" in error.value for error in app.error)
+    assert app.session_state[shared.DATASET_SPEC].dataset_id == "demo"
+
+
+def test_choosing_a_bundled_dataset_switches_to_it_with_counts_and_previews(tiny_defaults):
+    app = fresh_app(tiny_defaults)
+    app.switch_page(shared.PAGE_DATASET).run()
+    app.selectbox(key="dataset_bundled_id").select("demo:digits")
+    app.number_input(key="dataset_bundled_limit").set_value(40)
+    app.button(key="dataset_bundled_use").click().run()
+    assert not app.exception and not app.error
+    assert app.session_state[shared.DATASET_SPEC] == shared.DatasetSpec("demo:digits", 40, "demo:digits")
+    assert app.subheader[0].value == "In use: scikit-learn digits"
+    counts = next(frame.value for frame in app.dataframe if "images" in frame.value.columns)
+    assert counts["images"].sum() == 40 and len(counts) == 10
+    assert len(app.get("image")) == 10  # one preview row per class
+
+
+def png(shade: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (shade, 255 - shade, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_an_uploaded_folder_becomes_the_dataset(tiny_defaults):
+    app = fresh_app(tiny_defaults)
+    app.switch_page(shared.PAGE_DATASET).run()
+    app.button_group(key="dataset_source").set_value("folder").run()
+    app.file_uploader(key="dataset_folder").set_value(
+        [(f"toys/{name}/{index}.png", png(40 * index + shade), "image/png")
+         for name, shade in (("ball", 0), ("kite", 120)) for index in range(3)])
+    app.button(key="dataset_folder_use").click().run()
+    assert not app.exception and not app.error
+    spec = app.session_state[shared.DATASET_SPEC]
+    assert spec.label == "folder toys" and spec.dataset_id.endswith("toys.zip")
+    counts = next(frame.value for frame in app.dataframe if "images" in frame.value.columns)
+    assert dict(zip(counts["class"], counts["images"])) == {"ball": 3, "kite": 3}
+
+
+def test_a_broken_zip_upload_is_an_error_and_the_dataset_stays(tiny_defaults):
+    app = fresh_app(tiny_defaults)
+    app.switch_page(shared.PAGE_DATASET).run()
+    app.button_group(key="dataset_source").set_value("upload").run()
+    app.file_uploader(key="dataset_upload").upload("broken.zip", b"this is not a zip file", "application/zip")
+    app.button(key="dataset_upload_use").click().run()
+    assert not app.exception
+    assert any(error.value.startswith("Could not use broken.zip: could not extract") for error in app.error)
+    assert app.session_state[shared.DATASET_SPEC].dataset_id == "demo"
+
+
+def test_models_page_selects_and_reports_a_broken_checkpoint(tiny_defaults):
+    app = fresh_app(tiny_defaults)
+    app.switch_page(shared.PAGE_MODELS).run()
+    assert app.multiselect(key=shared.ZOO_SELECTION).value == MODELS
+    app.button(key="models_select_pretrained").click().run()
+    chosen = app.multiselect(key=shared.ZOO_SELECTION).value
+    assert chosen and not any(model.endswith("-random") for model in chosen) and "zoo:cnn-mnist" in chosen
+    app.file_uploader(key="models_upload").upload("weights.safetensors", b"not really weights")
+    app.text_input(key="models_upload_arch").input("resnet18")
+    app.button(key="models_upload_add").click().run()
+    assert not app.exception
+    assert any(error.value.startswith("The checkpoint could not be used") for error in app.error)
+    assert shared.UPLOADED_MODELS not in app.session_state  # nothing added to the selection
+
+
+def test_explore_fisher_projection_in_2d_and_3d(ranked):
+    ranked.switch_page(shared.PAGE_EXPLORE).run()
+    assert not ranked.exception
+    (projection,) = figures(ranked)
+    assert set(trace_types(projection)) == {"scattergl"}
+    assert sorted(trace["name"] for trace in projection["data"]) == ["global defect", "local defect", "nominal"]
+    assert sum(len(values(trace["x"])) for trace in projection["data"]) == 24
+    ranked.radio(key="explore_fisher_dims").set_value(3).run()
+    (projection,) = figures(ranked)
+    assert set(trace_types(projection)) == {"scatter3d"}
+
+
+@pytest.mark.parametrize("tab, expected", [
+    ("Two models side by side", {"scattergl"}),
+    ("Spectrum", {"scatter", "bar"}),
+    ("Metric agreement", {"heatmap"}),
+])
+def test_explore_tabs_draw_their_figures(ranked, tab, expected):
+    ranked.switch_page(shared.PAGE_EXPLORE).run()
+    ranked.session_state["explore_tab"] = tab
+    ranked.run()
+    assert not ranked.exception
+    (figure,) = figures(ranked)
+    assert set(trace_types(figure)) == expected
+    if tab == "Two models side by side":
+        assert len(figure["data"]) == 6  # three classes in each of two panels
+    if tab == "Metric agreement":
+        taus = values(figure["data"][0]["z"])
+        metrics = ranked.session_state[shared.RUN].ranking.metrics
+        assert taus.shape == (len(metrics), len(metrics)) and np.allclose(np.diag(taus), 1.0)
+
+
+def test_export_offers_the_ranking_report_and_figures(ranked):
+    ranked.switch_page(shared.PAGE_EXPORT).run()
+    assert not ranked.exception
+    keys = {button.key for button in ranked.get("download_button")}
+    assert {"export_csv", "export_json", "export_report", "export_figure_html"} <= keys
+    assert ranked.selectbox(key="export_figure").options[:2] == ["Model ranking", "Metric agreement"]
