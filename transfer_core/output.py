@@ -6,8 +6,9 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
+
+from transfer_core.atomic import atomic_write
 
 
 def _finite_or_none(value):
@@ -40,17 +41,11 @@ def ranking_json(ranking) -> str:
     return json.dumps(payload, indent=2, allow_nan=False)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def write_ranking(ranking, folder: str | Path) -> tuple[Path, Path]:
     """Write both files into ``folder`` (created if needed); returns (csv path, json path)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = folder / "ranking.csv", folder / "ranking.json"
-    _atomic_write(csv_path, ranking_csv(ranking))
-    _atomic_write(json_path, ranking_json(ranking))
+    atomic_write(csv_path, lambda stream: stream.write(ranking_csv(ranking).encode()))
+    atomic_write(json_path, lambda stream: stream.write(ranking_json(ranking).encode()))
     return csv_path, json_path

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -22,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from transfer_core.atomic import TEMP_SUFFIX, atomic_write
+
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 5 * 2**30
 ENTRY_SUFFIX = ".npz"
-TEMP_SUFFIX = ".tmp"
 STALE_TEMP_SECONDS = 3600.0  # a temporary file this old belongs to a writer that crashed
 _META_NAME = "__meta__"
 _KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
@@ -109,18 +109,7 @@ class FeatureStore:
         _check_arrays(arrays)
         payload = {name: np.asarray(array) for name, array in arrays.items()}
         payload[_META_NAME] = np.array(json.dumps({**meta, "created": time.time()}, allow_nan=False))
-        self.entries_dir.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{key}.", suffix=TEMP_SUFFIX, dir=self.entries_dir)
-        try:
-            with os.fdopen(handle, "wb") as temp_file:
-                np.savez(temp_file, allow_pickle=False, **payload)
-                temp_file.flush()
-                os.fsync(temp_file.fileno())
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.entries_dir)
+        atomic_write(target, lambda stream: np.savez(stream, allow_pickle=False, **payload))
         return self._evict(keep=key)
 
     def clear(self) -> int:
@@ -194,17 +183,3 @@ def _touch(path: Path) -> None:
         os.utime(path)
     except FileNotFoundError:
         pass
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable where the platform allows opening a directory."""
-    try:
-        handle = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)

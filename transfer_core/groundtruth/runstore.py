@@ -8,12 +8,12 @@ file under a real name; a file that cannot be read counts as absent (and is remo
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import torch
+
+from transfer_core.atomic import atomic_write
 
 RESULT = "result.json"
 
@@ -59,17 +59,7 @@ class RunStore:
             return None
 
     def _write(self, path: Path, writer: Callable) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                writer(stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(path, writer)
 
 
 def _read_json(path: Path) -> dict:
