@@ -209,9 +209,10 @@ with st.form("rank_form"):
                              help="auto = the GPU when there is one.")
     submitted = st.form_submit_button(f"Rank {shared.count(len(model_ids), 'model')}", type="primary",
                                       key="rank_button", disabled=not model_ids)
-st.caption("On a CPU the first run is slow: every model reads every image (the full default, about 1 000 images × "
-           "the default zoo, takes tens of minutes on 2 cores; a GPU needs a small fraction of that). The progress "
-           "bars show an ETA per model. Features are cached on disk, so running the same choices again takes seconds.")
+st.caption("On a CPU the first run is slow: every model reads every image. The one-click default (about 1 000 images "
+           "× 14 models; the slower VGG-class checkpoints are opt-in on the Models page) measured about 23 minutes on "
+           "2 busy CPU cores; a GPU needs a small fraction of that. The progress bars show an ETA per model. Features "
+           "are cached on disk, so running the same choices again takes seconds.")
 with st.expander("What each metric measures", expanded=not submitted and shared.current_run() is None):
     st.dataframe([{"metric": name, "what it tells you (higher is better)": get_metric(name).meaning,
                    "paper": get_metric(name).citation} for name in metric_names()], hide_index=True,
