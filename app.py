@@ -4,8 +4,6 @@
 transfer_core.
 """
 
-from pathlib import Path
-
 import streamlit as st
 
 import app_support as shared
@@ -17,11 +15,9 @@ PAGES = [
     st.Page(shared.PAGE_MODELS, title="Models", icon=":material/deployed_code:"),
     st.Page(shared.PAGE_RANK, title="Rank", icon=":material/leaderboard:", default=True),
     st.Page(shared.PAGE_EXPLORE, title="Explore", icon=":material/scatter_plot:"),
+    st.Page(shared.PAGE_VALIDATE, title="Validate", icon=":material/fact_check:"),
+    st.Page(shared.PAGE_EXPORT, title="Export", icon=":material/download:"),
 ]
-# The Validate page belongs to the evidence issue; it joins the navigation once it exists.
-if (Path(__file__).parent / "pages" / "validate.py").is_file():
-    PAGES.append(st.Page("pages/validate.py", title="Validate", icon=":material/fact_check:"))
-PAGES.append(st.Page(shared.PAGE_EXPORT, title="Export", icon=":material/download:"))
 
 
 def sidebar() -> None:

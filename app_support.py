@@ -35,6 +35,7 @@ PAGE_DATASET = "pages/dataset.py"
 PAGE_MODELS = "pages/models.py"
 PAGE_RANK = "pages/rank.py"
 PAGE_EXPLORE = "pages/explore.py"
+PAGE_VALIDATE = "pages/validate.py"
 PAGE_EXPORT = "pages/export.py"
 
 

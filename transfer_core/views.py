@@ -222,3 +222,23 @@ def metric_scatter_figure(scores: list[float | None], accuracies: list[float | N
         hovertext=[f"{m}<br>{metric}: {s:.4g}<br>accuracy: {a:.3f}" for s, a, m in points], hoverinfo="text"))
     return _titled(fig, title or f"{metric} score vs ground-truth accuracy",
                    f"{metric} score (higher = predicted to transfer better)", "Ground-truth accuracy")
+
+
+def stability_figure(summary: list[dict], title: str = "How firm is each metric's weighted τ?") -> go.Figure:
+    """Each metric's median weighted τ over resampled setups with its interval as an error bar, best on top
+    (rows of :meth:`transfer_core.uncertainty.MetricStability.summary`; metrics without a τ are left out)."""
+    rows = sorted((row for row in summary if _finite(row["median_tau"]) and row["tau_interval"] is not None),
+                  key=lambda row: row["median_tau"])
+    if not rows:
+        raise ValueError("no metric has a weighted τ over the resampled setups")
+    medians = [row["median_tau"] for row in rows]
+    fig = go.Figure(go.Scatter(
+        x=medians, y=[row["metric"] for row in rows], mode="markers", name="median τ",
+        marker={"size": 11, "color": PRETRAINED_COLOUR},
+        error_x={"type": "data", "symmetric": False,
+                 "array": [row["tau_interval"][1] - m for row, m in zip(rows, medians)],
+                 "arrayminus": [m - row["tau_interval"][0] for row, m in zip(rows, medians)]},
+        hovertext=[f"{row['metric']}: median τ {row['median_tau']:.3f}, interval {row['tau_interval'][0]:.3f} to "
+                   f"{row['tau_interval'][1]:.3f}; best metric in {row['win_share']:.0%} of {row['setups']} setups"
+                   for row in rows], hoverinfo="text"))
+    return _titled(fig, title, "Weighted Kendall τ against the ground truth (1 = perfect order, 0 = chance)", "Metric")
