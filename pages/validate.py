@@ -81,7 +81,8 @@ if result is not None:
     st.caption("Weighted Kendall τ: +1 means the metric ordered the models exactly as training did, weighting the "
                "top of the list most; 0 means no better than chance; −1 means exactly backwards. rel@k: the best "
                "accuracy among the metric's top k models divided by the best accuracy overall.")
-    st.dataframe(result.evaluation, hide_index=True, key="validate_table")
+    st.dataframe([{**row, "reason": row["reason"] or ""} for row in result.evaluation], hide_index=True,
+                 key="validate_table")
     if result.missing:
         st.warning(f"No ground truth for {', '.join(result.missing)}: left out of the evaluation.")
     metric = st.selectbox("Score against ground truth for", [row["metric"] for row in result.evaluation],
