@@ -1,6 +1,7 @@
 """Rank page: choose metrics, rank the selected models on the dataset (progress with ETA), read the verdict."""
 
 import time
+import warnings
 
 import streamlit as st
 
@@ -180,10 +181,36 @@ def show_results(run: shared.RunResult) -> None:
         with st.expander(f"Metric warnings for {shared.count(len(warned), 'model')}"):
             for model, messages in warned.items():
                 st.markdown(f"**{model}**\n" + "\n".join(f"* {message}" for message in messages))
+    if dataset.labels is not None and len(ranking.models) > 1:
+        ensemble_section(run)
     left, right = st.columns(2)
     left.page_link(shared.PAGE_EXPLORE, label="Explore why: projections, spectra, agreement",
                    icon=":material/scatter_plot:")
     right.page_link(shared.PAGE_EXPORT, label="Export the ranking and a report", icon=":material/download:")
+
+
+ENSEMBLE = "rank_ensemble"
+
+
+def ensemble_section(run) -> None:
+    """SFDA's greedy forward selection of models to ensemble, computed on request from the cached features."""
+    with st.expander("Which models to ensemble? (SFDA greedy selection)"):
+        st.caption("Starting from the best single model by SFDA, add the model whose features, joined with the ones "
+                   "already chosen, raise the SFDA score most; stop when nothing raises it (Shao et al., ECCV'22). "
+                   "Features are compared after a common 32-dimensional PCA so that joined features do not saturate.")
+        if st.button("Suggest an ensemble", key="rank_ensemble_button"):
+            from transfer_core.ensemble import select_ensemble
+
+            features = {row["model"]: shared.run_features(run, row["model"])[0] for row in run.ranking.models}
+            with st.spinner("Scoring candidate sets…"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                st.session_state[ENSEMBLE] = select_ensemble(features, shared.run_dataset(run).labels,
+                                                             pca_dim=32)
+        choice = st.session_state.get(ENSEMBLE)
+        if choice is not None:
+            steps = " → ".join(f"{shared.short_name(m)} (SFDA {score:.3f})" for m, score in
+                               zip(choice.models, choice.scores))
+            st.markdown(f"**Suggested ensemble:** {steps}")
 
 
 st.title("Rank")
@@ -222,6 +249,7 @@ if submitted:
     if not metrics:
         st.error("Choose at least one metric.")
     else:
+        st.session_state.pop(ENSEMBLE, None)
         st.session_state[shared.RUN] = run_ranking(dataset, spec, model_ids, metrics, mode, int(repeats), device)
         st.rerun()  # so the sidebar and the links show the new result
 

@@ -242,3 +242,14 @@ def test_export_offers_the_ranking_report_and_figures(ranked):
     keys = {button.key for button in ranked.get("download_button")}
     assert {"export_csv", "export_json", "export_report", "export_figure_html"} <= keys
     assert ranked.selectbox(key="export_figure").options[:2] == ["Model ranking", "Metric agreement"]
+
+
+def test_ensemble_suggestion_uses_the_ranked_models(ranked):
+    ranked.switch_page(shared.PAGE_RANK).run()
+    ranked.button(key="rank_ensemble_button").click().run()
+    assert not ranked.exception
+    suggestion = [m.value for m in ranked.markdown if m.value.startswith("**Suggested ensemble:**")]
+    assert len(suggestion) == 1
+    choice = ranked.session_state["rank_ensemble"]
+    assert 1 <= len(choice.models) <= 3 and set(choice.models) <= set(MODELS)
+    assert choice.scores == sorted(choice.scores)
