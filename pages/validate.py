@@ -1,18 +1,32 @@
-"""Validate page: check the last ranking against ground truth on the user's own data (transfer_core.validation)."""
+"""Validate page: check the last ranking against ground truth on the user's own data (transfer_core.validation), and
+show how firm each metric's agreement is over resampled setups (transfer_core.uncertainty; Agostinelli et al.)."""
+
+import warnings
+from dataclasses import dataclass
 
 import streamlit as st
 
 import app_support as shared
+from transfer_core.app_state import INTERVAL_FRACTION, INTERVAL_LEVEL, INTERVAL_SEED
 
-VALIDATION = "validation_result"
-KINDS = {"probe": "Linear probe (minutes on a CPU)", "finetune": "Fine-tuning (slow on a CPU: hours for the zoo)",
-         "csv": "My own results (CSV with columns model,accuracy)"}
+RESULT = "validation_result"  # ValidationResult of the last validation in this session
+KINDS = {"probe": "Linear probe", "finetune": "Fine-tune", "csv": "My own results (CSV)"}
+TRAINABLE = {"last_blocks": "the last blocks + a new head", "all": "the whole network", "head": "only a new head"}
+LEARNING_RATES = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4]
+POOLS_PER_SUBSET = 10  # model sub-pools drawn on each target subset (transfer_core.uncertainty's default)
+TAU_MEANING = ("**Weighted τ** — +1: the metric ordered the models exactly as training did, weighting the top of "
+               "the list most; 0: no better than chance; −1: exactly backwards.")
 
-st.title("Validate")
-run = shared.require_run()
-rows = run.ranking.models
-st.markdown(f"Did the metrics predict what training on **{run.spec.label}** actually gives? Train each of the "
-            f"{shared.count(len(rows), 'ranked model')} and compare the result with each metric's ranking.")
+
+@dataclass
+class ValidationResult:
+    """A validation, the resampled τ distributions behind it (None when skipped), and the ranking it checked."""
+
+    validation: object  # transfer_core.validation.Validation
+    stability: object | None  # transfer_core.uncertainty.MetricStability
+    run: shared.RunResult
+    source: str  # where the ground truth came from, in words
+    notes: list[str]
 
 
 def ranking_dict() -> dict:
@@ -22,87 +36,254 @@ def ranking_dict() -> dict:
     return ranking
 
 
-def protocol_form():
+def protocol_inputs():
+    """The fine-tuning protocol's main knobs (the rest keep :class:`FineTuneProtocol`'s defaults)."""
     from transfer_core.groundtruth import FineTuneProtocol
 
     defaults = FineTuneProtocol()
+    st.warning("Fine-tuning trains every ranked model: minutes per model on a CPU for the small ones, hours for the "
+               "whole zoo. A GPU is used when there is one. Results are cached per model, dataset and protocol, so an "
+               "interrupted run resumes.", icon=":material/hourglass_top:")
     left, middle, right = st.columns(3)
-    trainable = left.selectbox("Train", ["last_blocks", "all", "head"], key="validate_trainable",
-                               format_func={"last_blocks": "the last blocks + a new head", "all": "the whole network",
-                                            "head": "only a new head"}.get)
+    trainable = left.selectbox("Train", list(TRAINABLE), format_func=TRAINABLE.get, key="validate_trainable")
     epochs = middle.number_input("Epochs", 1, 100, defaults.epochs, key="validate_epochs")
     max_train = right.number_input("Training images at most", 20, 100_000, defaults.max_train_images,
                                    key="validate_max_train")
-    rates = st.multiselect("Learning rates to try (the best on a held-out split is kept)", [1e-1, 1e-2, 1e-3, 1e-4],
+    rates = st.multiselect("Learning rates to try (the best on a held-out split is kept)", LEARNING_RATES,
                            default=list(defaults.learning_rates), key="validate_lrs")
-    return trainable, int(epochs), int(max_train), tuple(rates)
+    return dict(trainable=trainable, epochs=int(epochs), max_train_images=int(max_train), learning_rates=tuple(rates))
 
 
-with st.form("validate_form"):
-    kind = st.radio("Ground truth", list(KINDS), format_func=KINDS.get, key="validate_kind")
-    upload = st.file_uploader("Results CSV (for 'My own results')", type=["csv"], key="validate_csv")
-    with st.expander("Fine-tuning protocol"):
-        trainable, epochs, max_train, rates = protocol_form()
-    stability = st.slider("Resampled setups for the stability of τ (0 = skip)", 0, 50, 10, key="validate_stability")
-    submitted = st.form_submit_button("Validate the ranking", type="primary", key="validate_button")
+def groundtruth_choice():
+    """(what ``validate`` takes, the protocol or None, a phrase for the source); None while the choice is incomplete
+    or the uploaded file cannot be used."""
+    from transfer_core.groundtruth import FineTuneProtocol
 
-if submitted:
-    from transfer_core.data import DatasetError
-    from transfer_core.groundtruth import FineTuneProtocol, GroundTruthError
+    kind = st.radio("Ground truth", list(KINDS), format_func=KINDS.get, horizontal=True, key="validate_kind")
+    if kind == "probe":
+        st.caption("A cross-validated logistic regression on each model's frozen features (from the feature store): "
+                   "cheap, seconds to minutes on a CPU. It measures how linearly separable your classes are in each "
+                   "model's frozen features; training the network itself may order the models differently.")
+        return "probe", None, "computed on your images"
+    if kind == "finetune":
+        knobs = protocol_inputs()
+        if not knobs["learning_rates"]:
+            st.info("Choose at least one learning rate.")
+            return None
+        return "finetune", FineTuneProtocol(**knobs), "computed on your images"
+    return uploaded_csv()
+
+
+def uploaded_csv():
+    """The uploaded ``model,accuracy`` file, checked at once (a broken file is an error message, not a crash)."""
+    from transfer_core.groundtruth import load_groundtruth_csv
     from transfer_core.uploads import save_upload
+
+    upload = st.file_uploader("Results CSV: a header `model,accuracy`, then one line per ranked model (model IDs as "
+                              "in the ranking, e.g. `zoo:resnet18`)", type=["csv"], key="validate_csv")
+    if upload is None:
+        st.info("Upload a CSV with your own accuracies to validate against them.")
+        return None
+    path = None
+    try:
+        path = save_upload(upload.name, upload.getvalue())
+        accuracies = load_groundtruth_csv(path)
+    except ValueError as error:  # the message names the saved copy: name the user's file instead
+        st.error(f"{upload.name} cannot be used: {str(error).replace(str(path), upload.name)}")
+        return None
+    ranked = [row["model"] for row in run.ranking.models]
+    found = [model for model in ranked if model in accuracies]
+    st.caption(f"{upload.name}: accuracies for {len(found)} of the {shared.count(len(ranked), 'ranked model')}"
+               + (f"; not in the file: {', '.join(sorted(set(ranked) - set(found)))}" if len(found) < len(ranked)
+                  else "") + ".")
+    return str(path), None, f"from your file {upload.name}"
+
+
+def resampled_stability(validation, repeats: int, status):
+    """Each metric's weighted τ over ``repeats`` 80 % target subsets × model sub-pools (features from the store);
+    (None, why) when it cannot be computed."""
+    from transfer_core.metrics.errors import MetricInputError
+    from transfer_core.uncertainty import metric_stability
+
+    metrics = [row["metric"] for row in validation.evaluation if row["weighted_tau"] is not None]
+    labels = shared.run_dataset(run).labels
+    if labels is None or not metrics:
+        return None, ("The stability check needs class labels." if labels is None
+                      else "No metric has a weighted τ, so there is no stability to check.")
+    extracted = {model: shared.run_features(run, model) for model in validation.accuracies}
+    bar = st.progress(0.0, text=f"Stability: re-scoring on {repeats} subsets…")
+
+    def report(done, total, eta):
+        left = ("" if eta is None else f" · about {eta / 60:.0f} min left" if eta >= 90
+                else f" · about {eta:.0f} s left")
+        bar.progress(done / total, text=f"Stability: {done} of {total} re-scorings{left}")
+
+    status.update(label="Re-scoring the models on resampled subsets…")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # near-constant scores on a subset: that setup has no τ
+            stability = metric_stability({model: features for model, (features, _) in extracted.items()}, labels,
+                                         validation.accuracies, metrics=metrics, repeats=repeats,
+                                         fraction=INTERVAL_FRACTION, pools_per_subset=POOLS_PER_SUBSET,
+                                         seed=INTERVAL_SEED, level=INTERVAL_LEVEL, progress=report,
+                                         source_probs_by_model={model: probs for model, (_, probs) in extracted.items()
+                                                                if probs is not None} or None)
+    except MetricInputError as error:
+        return None, f"The stability check could not run: {error}"
+    return stability, None
+
+
+def run_validation(choice, repeats: int) -> None:
+    """The heavy part, on the button only: ground truth per model, the evaluation, then the stability check."""
     from transfer_core.validation import validate
 
-    source = kind
-    try:
-        if kind == "csv":
-            if upload is None:
-                raise GroundTruthError("choose a CSV file with columns model,accuracy first")
-            source = str(save_upload(upload.name, upload.getvalue()))
-        protocol = (FineTuneProtocol(trainable=trainable, epochs=epochs, max_train_images=max_train,
-                                     learning_rates=rates) if kind == "finetune" else None)
-        with st.status("Computing the ground truth…", expanded=True) as status:
-            bar = st.progress(0.0, text="starting")
+    groundtruth, protocol, source = choice
+    with st.status("Computing the ground truth…", expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
 
-            def report(index, total, message):
-                bar.progress(min(index / max(total, 1), 1.0), text=message)
+        def report(index, total, message):
+            bar.progress(min(index / max(total, 1), 1.0), text=f"Model {min(index + 1, total)} of {total}: {message}"
+                         if index < total else "Ground truth ready")
+            status.update(label=f"Ground truth: {message}")
 
-            result = validate(ranking_dict(), source, protocol=protocol, stability=stability, progress=report)
-            status.update(label="Ground truth ready", state="complete")
-        st.session_state[VALIDATION] = result
-    except (GroundTruthError, DatasetError, ValueError) as error:
-        st.error(f"Validation failed: {error}")
+        validation = validate(ranking_dict(), groundtruth, protocol=protocol, progress=report)
+        stability, note = resampled_stability(validation, repeats, status) if repeats else (None, None)
+        if stability is not None:
+            validation.stability = stability.summary()
+        status.update(label=f"Validated against {validation.kind}", state="complete", expanded=False)
+    st.session_state[RESULT] = ValidationResult(validation, stability, run, source, [note] if note else [])
 
-result = st.session_state.get(VALIDATION)
-if result is not None:
-    from transfer_core.validation import evaluation_csv
+
+def protocol_sentence(validation, source: str) -> str:
+    """Which ground truth the numbers came from, and how it was made, in one sentence."""
+    from transfer_core.groundtruth import FINE_TUNE, LINEAR_PROBE
+
+    first = next(iter(validation.protocols.values()), {})
+    if validation.kind == LINEAR_PROBE:
+        how = (f"{first.get('method', 'a linear model on frozen features')}, {first.get('outer_folds', '?')}-fold "
+               "cross-validated accuracy")
+    elif validation.kind == FINE_TUNE:
+        how = (f"{TRAINABLE.get(first.get('trainable'), first.get('trainable'))} trained for "
+               f"{shared.count(first.get('epochs', 0), 'epoch')} on at most {first.get('max_train_images')} images, "
+               "learning rate ∈ "
+               f"{{{', '.join(f'{lr:g}' for lr in first.get('learning_rates', []))}}}, the best on a held-out split; "
+               "accuracy on a held-out test split")
+    else:
+        how = "accuracies you supplied"
+    return (f"Ground truth: **{validation.kind}**, {source} ({how}), for "
+            f"{shared.count(len(validation.accuracies), 'model')}.")
+
+
+def evaluation_table(result: ValidationResult) -> list[dict]:
+    """The evaluation rows, with the resampled τ median, interval and win share beside them when there are any
+    (the note on a missing number last)."""
+    spread = {row["metric"]: row for row in result.validation.stability or []}
+    rows = []
+    for row in result.validation.evaluation:
+        numbers = {key: value for key, value in row.items() if key != "reason"}
+        if row["metric"] in spread:
+            extra = spread[row["metric"]]
+            low, high = extra["tau_interval"] or (None, None)
+            numbers.update(median_tau=extra["median_tau"], tau_low=low, tau_high=high, win_share=extra["win_share"])
+        rows.append({**numbers, "reason": row["reason"] or ""})
+    return rows
+
+
+TABLE_COLUMNS = {
+    "metric": st.column_config.TextColumn("Metric", width="medium"),
+    "models": st.column_config.NumberColumn("Models"),
+    "weighted_tau": st.column_config.NumberColumn("Weighted τ", format="%.3f"),
+    "kendall_tau": st.column_config.NumberColumn("Kendall τ-b", format="%.3f"),
+    "pearson": st.column_config.NumberColumn("Pearson", format="%.3f"),
+    "rel@1": st.column_config.NumberColumn("rel@1", format="%.3f"),
+    "rel@3": st.column_config.NumberColumn("rel@3", format="%.3f"),
+    "median_tau": st.column_config.NumberColumn("Median τ (resampled)", format="%.3f"),
+    "tau_low": st.column_config.NumberColumn(f"τ {INTERVAL_LEVEL:.0%} low", format="%.3f"),
+    "tau_high": st.column_config.NumberColumn(f"τ {INTERVAL_LEVEL:.0%} high", format="%.3f"),
+    "win_share": st.column_config.ProgressColumn("Best metric in", format="percent", min_value=0.0, max_value=1.0),
+    "reason": st.column_config.TextColumn("Note"),
+}
+
+
+def show_result(result: ValidationResult) -> None:
+    from transfer_core.validation import evaluation_csv, groundtruth_csv
     from transfer_core.views import metric_scatter_figure, stability_figure
 
-    st.subheader(f"Each metric against the {result.kind} results")
-    st.caption("Weighted Kendall τ: +1 means the metric ordered the models exactly as training did, weighting the "
-               "top of the list most; 0 means no better than chance; −1 means exactly backwards. rel@k: the best "
-               "accuracy among the metric's top k models divided by the best accuracy overall.")
-    st.dataframe([{**row, "reason": row["reason"] or ""} for row in result.evaluation], hide_index=True,
-                 key="validate_table")
-    if result.missing:
-        st.warning(f"No ground truth for {', '.join(result.missing)}: left out of the evaluation.")
-    metric = st.selectbox("Score against ground truth for", [row["metric"] for row in result.evaluation],
-                          key="validate_scatter_metric")
-    models = [row for row in rows if row["model"] in result.accuracies]
+    validation = result.validation
+    st.header(f"How well each metric predicted the {validation.kind} results")
+    st.markdown(protocol_sentence(validation, result.source))
+    st.markdown(TAU_MEANING)
+    st.dataframe(evaluation_table(result), hide_index=True, key="validate_table", column_config=TABLE_COLUMNS)
+    st.caption("Kendall τ-b: the same without the weighting. Pearson: linear correlation of score and accuracy. "
+               "rel@k: the best accuracy among the metric's top k models divided by the best accuracy overall "
+               "(1 = the metric's shortlist contains the best model).")
+    if validation.missing:
+        st.warning(f"No ground truth for {', '.join(validation.missing)}: left out of the evaluation.")
+    with st.expander("Ground truth per model and the full protocol"):
+        st.dataframe([{"model": model, "accuracy": accuracy} for model, accuracy in validation.accuracies.items()],
+                     hide_index=True, key="validate_truth_table")
+        st.json(validation.protocols, expanded=False)
+
+    st.subheader("Score against ground truth")
+    metric = st.selectbox("Metric", [row["metric"] for row in validation.evaluation], key="validate_scatter_metric")
+    models = [row for row in result.run.ranking.models if row["model"] in validation.accuracies]
     try:
         st.plotly_chart(metric_scatter_figure([row.get(metric) for row in models],
-                                              [result.accuracies[row["model"]] for row in models],
-                                              [row["model"] for row in models], metric), key="validate_scatter")
+                                              [validation.accuracies[row["model"]] for row in models],
+                                              [row["model"] for row in models], metric,
+                                              title=f"{metric} score vs {validation.kind} accuracy"),
+                        key="validate_scatter", width="stretch")
+        st.caption("A good metric puts the models on a rising line: higher score, higher accuracy.")
     except ValueError as error:
         st.info(str(error))
-    if result.stability:
+
+    st.subheader("How firm is this?")
+    for note in result.notes:
+        st.info(note)
+    if result.stability is not None:
         try:
-            st.plotly_chart(stability_figure(result.stability), key="validate_stability_chart")
+            st.plotly_chart(stability_figure(result.stability.tau_draws, result.stability.win_share),
+                            key="validate_stability_chart", width="stretch")
         except ValueError as error:
             st.info(str(error))
-        st.caption("Each setup re-scores the models on an 80 % subset of your images and evaluates the metric on a "
-                   "random sub-pool of the models (Agostinelli et al., ECCV'22). Wide, overlapping intervals mean "
-                   "that a conclusion about 'the best metric' would flip under a small change of the setup.")
+        subsets = len(set(result.stability.subset_of_setup.tolist()))
+        st.markdown(f"Each point is one of {len(result.stability.pools)} resampled setups: the models re-scored on "
+                    f"{INTERVAL_FRACTION:.0%} of your images (one of {subsets} random subsets) and the metric judged on"
+                    " a random sub-pool of the models (Agostinelli et al., ECCV'22). A conclusion about \"the best "
+                    "metric\" is only as firm as this spread: where the boxes overlap, a slightly different set of "
+                    "images or candidate models would crown another metric.")
+    elif not result.notes:
+        st.caption("Skipped: set the number of resampled subsets above 0 to see it.")
+
     left, right = st.columns(2)
-    left.download_button("Evaluation (CSV)", evaluation_csv(result), "evaluation.csv", key="validate_dl_eval")
-    right.download_button("Ground truth (CSV)", "model,accuracy\n" + "".join(
-        f"{m},{a}\n" for m, a in result.accuracies.items()), "groundtruth.csv", key="validate_dl_truth")
+    left.download_button("Evaluation (CSV)", evaluation_csv(validation), "evaluation.csv", key="validate_dl_eval",
+                         icon=":material/download:")
+    right.download_button("Ground truth (CSV)", groundtruth_csv(validation), "groundtruth.csv",
+                          key="validate_dl_truth", icon=":material/download:")
+
+
+st.title("Validate")
+run = shared.require_run()
+if not run.ranking.models:
+    st.error("The last ranking has no ranked model to validate; rank again with other models.")
+    st.page_link(shared.PAGE_RANK, label="Go to Rank", icon=":material/leaderboard:")
+    st.stop()
+st.markdown(f"Did the metrics predict what training on **{run.spec.label}** actually gives? Get a ground truth for "
+            f"the {shared.count(len(run.ranking.models), 'ranked model')} and compare it with each metric's ranking.")
+
+choice = groundtruth_choice()
+repeats = st.slider("Resampled target subsets for the stability check (each with "
+                    f"{POOLS_PER_SUBSET} random model sub-pools; 0 = skip)", 0, 50, 10, key="validate_stability")
+if st.button("Validate the ranking", type="primary", key="validate_button", disabled=choice is None):
+    from transfer_core.models.errors import ModelLoadError
+
+    try:
+        run_validation(choice, repeats)
+    except (ValueError, ModelLoadError) as error:
+        st.error(f"Validation failed: {error}")
+
+result = st.session_state.get(RESULT)
+if result is not None and result.run is run:
+    show_result(result)
+elif result is not None:
+    st.info("The ranking changed since the last validation: validate again to compare it with ground truth.")

@@ -1,11 +1,18 @@
-"""The Validate page through AppTest: ground truth from a linear probe and from a user CSV, on a real tiny ranking."""
+"""The Validate page through AppTest on a real tiny ranking (24 demo images, three fast models): ground truth from a
+linear probe and from a user CSV, a broken CSV, and the figures; plus the stability figure builder on hand-made draws.
+"""
 
 import json
 
+import numpy as np
 import pytest
+from scipy.stats import weightedtau
 
 import app_support as shared
-from tests.test_app import MODELS, figures, fresh_app, tiny_defaults  # noqa: F401  (fixture re-used)
+from tests.test_app import MODELS, fresh_app, figures, tiny_defaults, trace_types, values  # noqa: F401  (fixture)
+from transfer_core.views import stability_figure
+
+RESULT = "validation_result"
 
 
 @pytest.fixture(scope="module")
@@ -16,30 +23,99 @@ def ranked_app(tiny_defaults):  # noqa: F811
     return app.switch_page(shared.PAGE_VALIDATE).run()
 
 
+def texts(app) -> str:
+    return "\n".join(element.value for kind in ("header", "subheader", "markdown", "caption", "info")
+                     for element in getattr(app, kind))
+
+
 def test_without_a_ranking_the_page_points_to_rank(tiny_defaults):  # noqa: F811
     app = fresh_app(tiny_defaults).switch_page(shared.PAGE_VALIDATE).run()
     assert not app.exception
     assert any("rank the models first" in info.value for info in app.info)
+    assert [link.proto.page for link in app.get("page_link")][-1] == "rank"  # the page_link to pages/rank.py
+    assert not app.get("button")  # nothing to validate yet
 
 
-def test_linear_probe_gives_a_tau_row_per_ranked_metric(ranked_app):
+def test_linear_probe_gives_a_tau_row_per_ranked_metric_and_its_figures(ranked_app):
+    assert ranked_app.radio(key="validate_kind").value == "probe"  # the cheap default
     ranked_app.slider(key="validate_stability").set_value(2)
     ranked_app.button(key="validate_button").click().run()
-    assert not ranked_app.exception
-    assert any("linear probe" in header.value for header in ranked_app.subheader)
-    assert not [error.value for error in ranked_app.error]
+    assert not ranked_app.exception and not ranked_app.error
+    run, result = ranked_app.session_state[shared.RUN], ranked_app.session_state[RESULT]
+    validation = result.validation
+    assert validation.kind == "linear probe" and sorted(validation.accuracies) == sorted(MODELS)
+    assert all(0 <= accuracy <= 1 for accuracy in validation.accuracies.values())
+    assert "the linear probe results" in ranked_app.header[0].value
+    assert "fine-tun" not in texts(ranked_app).lower()  # a probe is never called fine-tuning
+    assert "cross-validated accuracy" in texts(ranked_app)
+
     table = ranked_app.dataframe[0].value
-    run = ranked_app.session_state[shared.RUN]
     assert list(table["metric"]) == run.ranking.metrics
-    assert table["weighted_tau"].between(-1, 1).all()
-    specs = figures(ranked_app)
-    assert any("ground-truth accuracy" in json.dumps(spec["layout"]["title"]) for spec in specs)
-    assert any("How firm" in json.dumps(spec["layout"]["title"]) for spec in specs)
+    for metric, tau in zip(table["metric"], table["weighted_tau"]):
+        scores = [row[metric] for row in run.ranking.models]
+        if tau is None or np.isnan(tau):
+            continue
+        truth = [validation.accuracies[row["model"]] for row in run.ranking.models]
+        assert tau == pytest.approx(weightedtau(scores, truth)[0])
+    assert {"median_tau", "tau_low", "tau_high", "win_share"} <= set(table.columns)
+
+    scatter, spread = figures(ranked_app)
+    metric = ranked_app.selectbox(key="validate_scatter_metric").value
+    assert trace_types(scatter) == ["scatter"] and metric in json.dumps(scatter["layout"]["title"])
+    points = dict(zip(scatter["data"][0]["text"], values(scatter["data"][0]["y"])))
+    assert points == pytest.approx({model: validation.accuracies[model] for model in points})
+
+    assert trace_types(spread) == ["box", "bar"]
+    stability = result.stability
+    assert len(stability.pools) == 2 * 10  # 2 subsets × 10 model sub-pools
+    shares = dict(zip(spread["data"][1]["y"], values(spread["data"][1]["x"])))
+    assert shares == pytest.approx({metric: stability.win_share[metric] for metric in shares})
+    assert sum(stability.win_share.values()) == pytest.approx(1.0)
+    assert "only as firm as this spread" in texts(ranked_app)
+    keys = {button.key for button in ranked_app.get("download_button")}
+    assert keys == {"validate_dl_eval", "validate_dl_truth"}
 
 
-def test_csv_ground_truth_without_a_file_is_a_clear_message(ranked_app):
-    ranked_app.radio(key="validate_kind").set_value("csv")
+def test_a_user_csv_ordered_like_one_metric_gives_it_a_perfect_tau(ranked_app):
+    run = ranked_app.session_state[shared.RUN]
+    metric = next(name for name in run.ranking.metrics  # one whose scores have no ties
+                  if len({row[name] for row in run.ranking.models if row[name] is not None}) == len(MODELS))
+    order = sorted(run.ranking.models, key=lambda row: row[metric])  # worst knn score first
+    csv = "model,accuracy\n" + "".join(f"{row['model']},{0.5 + 0.1 * rank}\n" for rank, row in enumerate(order))
+    ranked_app.radio(key="validate_kind").set_value("csv").run()
+    ranked_app.file_uploader(key="validate_csv").upload("mine.csv", csv.encode(), "text/csv").run()
+    ranked_app.slider(key="validate_stability").set_value(0)
     ranked_app.button(key="validate_button").click().run()
+    assert not ranked_app.exception and not ranked_app.error
+    validation = ranked_app.session_state[RESULT].validation
+    assert validation.kind == "user CSV" and "from your file mine.csv" in texts(ranked_app)
+    table = ranked_app.dataframe[0].value.set_index("metric")
+    assert table.loc[metric, "weighted_tau"] == pytest.approx(1.0)
+    assert table.loc[metric, "rel@1"] == pytest.approx(1.0)
+    assert "median_tau" not in table.columns  # no stability asked for
+    assert trace_types(figures(ranked_app)[0]) == ["scatter"]
+
+
+def test_a_broken_csv_is_an_error_and_the_page_keeps_working(ranked_app):
+    ranked_app.radio(key="validate_kind").set_value("csv").run()
+    ranked_app.file_uploader(key="validate_csv").upload("broken.csv", b"name,score\na,1\n", "text/csv").run()
     assert not ranked_app.exception
-    assert any("choose a CSV file" in error.value for error in ranked_app.error)
-    assert "validation_result" in ranked_app.session_state  # the earlier result stays on the page
+    (error,) = ranked_app.error
+    assert error.value.startswith("broken.csv cannot be used: broken.csv: the header must have columns model,accuracy")
+    assert ranked_app.button(key="validate_button").disabled
+    assert ranked_app.session_state[RESULT].validation.kind == "user CSV"  # the earlier result stays
+    ranked_app.radio(key="validate_kind").set_value("probe").run()
+    assert not ranked_app.error and not ranked_app.button(key="validate_button").disabled
+
+
+def test_stability_figure_orders_metrics_by_median_tau_and_drops_those_without_one():
+    figure = stability_figure({"flat": [np.nan, np.nan], "weak": [-0.2, 0.1, np.nan], "strong": [0.9, 0.5, 0.7]},
+                              {"flat": 0.0, "weak": 1 / 3, "strong": 2 / 3})
+    box, bar = figure.data
+    assert (box.type, bar.type) == ("box", "bar")
+    assert list(figure.layout.yaxis.categoryarray) == ["strong", "weak"]  # best median first
+    assert list(box.y) == ["strong"] * 3 + ["weak"] * 2 and np.allclose(box.x, [0.9, 0.5, 0.7, -0.2, 0.1])
+    assert list(bar.y) == ["strong", "weak"] and np.allclose(bar.x, [2 / 3, 1 / 3])
+    assert "1 metric without a τ" in figure.layout.title.text
+    with pytest.raises(ValueError, match="no metric has a weighted τ"):
+        stability_figure({"flat": [np.nan]}, {"flat": 0.0})

@@ -141,13 +141,18 @@ def evaluation_csv(validation: Validation) -> str:
     return buffer.getvalue()
 
 
+def groundtruth_csv(validation: Validation) -> str:
+    """``model,accuracy`` CSV text of the ground truth (re-usable as ``--groundtruth FILE.csv``)."""
+    return "model,accuracy\n" + "".join(f"{m},{a}\n" for m, a in validation.accuracies.items())
+
+
 def write_validation(validation: Validation, folder: str | Path) -> list[Path]:
     """``groundtruth.csv`` (model,accuracy — re-usable as ``--groundtruth FILE.csv``), ``evaluation.csv`` and
     ``validation.json`` (everything, protocols included)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "groundtruth.csv", folder / "evaluation.csv", folder / "validation.json"]
-    paths[0].write_text("model,accuracy\n" + "".join(f"{m},{a}\n" for m, a in validation.accuracies.items()))
+    paths[0].write_text(groundtruth_csv(validation))
     paths[1].write_text(evaluation_csv(validation))
     paths[2].write_text(json.dumps(validation.to_dict(), indent=2, default=_jsonable))
     return paths

@@ -224,21 +224,39 @@ def metric_scatter_figure(scores: list[float | None], accuracies: list[float | N
                    f"{metric} score (higher = predicted to transfer better)", "Ground-truth accuracy")
 
 
-def stability_figure(summary: list[dict], title: str = "How firm is each metric's weighted τ?") -> go.Figure:
-    """Each metric's median weighted τ over resampled setups with its interval as an error bar, best on top
-    (rows of :meth:`transfer_core.uncertainty.MetricStability.summary`; metrics without a τ are left out)."""
-    rows = sorted((row for row in summary if _finite(row["median_tau"]) and row["tau_interval"] is not None),
-                  key=lambda row: row["median_tau"])
-    if not rows:
+def stability_figure(tau_draws: dict[str, list[float]], win_share: dict[str, float],
+                     title: str = "How firm is each metric's weighted τ?") -> go.Figure:
+    """Left: each metric's weighted τ over resampled setups, one point per setup over a box (median and
+    quartiles), best median on top. Right: the share of setups each metric won. Inputs are
+    :class:`transfer_core.uncertainty.MetricStability`'s ``tau_draws`` (NaN = no τ in that setup) and
+    ``win_share``; metrics without any τ are left out and counted in the title (Agostinelli et al., ECCV'22)."""
+    draws = {metric: np.asarray(values, dtype=float) for metric, values in tau_draws.items()}
+    draws = {metric: values[np.isfinite(values)] for metric, values in draws.items()}
+    order = sorted((metric for metric, values in draws.items() if values.size),
+                   key=lambda metric: -float(np.median(draws[metric])))
+    if not order:
         raise ValueError("no metric has a weighted τ over the resampled setups")
-    medians = [row["median_tau"] for row in rows]
-    fig = go.Figure(go.Scatter(
-        x=medians, y=[row["metric"] for row in rows], mode="markers", name="median τ",
-        marker={"size": 11, "color": PRETRAINED_COLOUR},
-        error_x={"type": "data", "symmetric": False,
-                 "array": [row["tau_interval"][1] - m for row, m in zip(rows, medians)],
-                 "arrayminus": [m - row["tau_interval"][0] for row, m in zip(rows, medians)]},
-        hovertext=[f"{row['metric']}: median τ {row['median_tau']:.3f}, interval {row['tau_interval'][0]:.3f} to "
-                   f"{row['tau_interval'][1]:.3f}; best metric in {row['win_share']:.0%} of {row['setups']} setups"
-                   for row in rows], hoverinfo="text"))
-    return _titled(fig, title, "Weighted Kendall τ against the ground truth (1 = perfect order, 0 = chance)", "Metric")
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.72, 0.28], horizontal_spacing=0.04,
+                        subplot_titles=("Weighted τ in each resampled setup", "Share of setups won"))
+    taus = np.concatenate([draws[metric] for metric in order])
+    names = [metric for metric in order for _ in draws[metric]]
+    fig.add_trace(go.Box(
+        x=taus, y=names, orientation="h", name="weighted τ", boxpoints="all", jitter=0.5, pointpos=0,
+        marker={"size": 4, "color": PRETRAINED_COLOUR, "opacity": 0.6}, line={"color": "#444"},
+        fillcolor="rgba(0,0,0,0)", hovertext=[f"{m}: τ {t:.3f}" for m, t in zip(names, taus)], hoverinfo="text"),
+        row=1, col=1)
+    shares = [win_share.get(metric, 0.0) for metric in order]
+    fig.add_trace(go.Bar(
+        x=shares, y=order, orientation="h", name="win share", marker_color=PRETRAINED_COLOUR,
+        hovertext=[f"{m}: best metric in {s:.0%} of the setups" for m, s in zip(order, shares)], hoverinfo="text"),
+        row=1, col=2)
+    fig.add_vline(x=0, line={"dash": "dot", "color": BASELINE_COLOUR}, row=1, col=1)
+    fig.update_xaxes(title_text="Weighted Kendall τ (1 = perfect order, 0 = chance)", range=[-1.05, 1.05],
+                     row=1, col=1)
+    fig.update_xaxes(title_text="Share of setups won", range=[0, 1], tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed", title_text="Metric",
+                     row=1, col=1)
+    left_out = len(draws) - len(order)
+    if left_out:
+        title += f" ({left_out} metric{'s' if left_out > 1 else ''} without a τ in any setup not shown)"
+    return _titled(fig, title).update_layout(showlegend=False)
