@@ -10,13 +10,7 @@ from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 from transfer_core.metrics.leep import leep
 from transfer_core.metrics.prepared import prepare
 from transfer_core.metrics.registry import REGISTRY
-
-
-def random_probabilities(n, source_classes, seed):
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(scale=2.0, size=(n, source_classes))
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return probs / probs.sum(axis=1, keepdims=True)
+from tests.source_probabilities import random_probabilities
 
 
 def test_hand_case_with_one_source_class_per_sample():

@@ -56,8 +56,8 @@ def command_score(args: argparse.Namespace) -> int:
     if not (args.labels or args.targets):
         raise UsageError("give --labels (classification) or --targets (regression)")
     options = _parse_option_pairs(args.option)
-    metrics = "all" if args.metrics.strip() == "all" else [m.strip() for m in args.metrics.split(",") if m.strip()]
     try:
+        metrics = _parse_metric_list(args.metrics)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             prepared = prepare(
