@@ -117,10 +117,10 @@ def cached_model(model_id: str):
 def cached_features(dataset_fingerprint: str, model_id: str, _dataset):
     """(features, source probabilities or None) of a model on the dataset, read-only; from the feature store when
     the model was ranked on it (``dataset_fingerprint`` keys the cache, the dataset object is not hashed)."""
-    from transfer_core.features import extract_features
+    from transfer_core.features import extract_by_id
     from transfer_core.store import FeatureStore
 
-    result = extract_features(cached_model(model_id), _dataset, store=FeatureStore())
+    result, _ = extract_by_id(model_id, _dataset, store=FeatureStore())
     for array in (result.features, result.source_probs):
         if array is not None:
             array.setflags(write=False)

@@ -22,6 +22,7 @@ from torchvision.transforms.v2 import functional as F
 from transfer_core.data.base import ImageDataset
 from transfer_core.device import resolve_device
 from transfer_core.models.base import LoadedModel, Preprocessing
+from transfer_core.models.manifest import ModelManifest, read_manifest, remember_manifest
 from transfer_core.store import FeatureStore
 
 EXTRACTION_VERSION = 1  # bump when a change here alters the features a given model and dataset produce
@@ -64,11 +65,31 @@ def preprocess(image: Image.Image, preprocessing: Preprocessing) -> torch.Tensor
     return (pixels - mean[:, None, None]) / std[:, None, None]
 
 
-def feature_key_parts(model: LoadedModel, dataset: ImageDataset) -> dict:
+def feature_key_parts(model: LoadedModel | ModelManifest, dataset: ImageDataset) -> dict:
     """Everything the stored features depend on (the device is left out: a hit is valid on any device)."""
-    return {"kind": "features", "extraction": EXTRACTION_VERSION, "model": model.fingerprint,
-            "preprocessing": model.preprocessing.to_dict(), "layer": model.layer,
-            "source_head": model.head is not None, "dataset": dataset.fingerprint, "images": dataset.size}
+    manifest = model if isinstance(model, ModelManifest) else ModelManifest.of(model)
+    return {"kind": "features", "extraction": EXTRACTION_VERSION, "model": manifest.fingerprint,
+            "preprocessing": manifest.preprocessing.to_dict(), "layer": manifest.layer,
+            "source_head": manifest.has_head, "dataset": dataset.fingerprint, "images": dataset.size}
+
+
+def extract_by_id(model_id: str, dataset: ImageDataset, *, store: FeatureStore, layer: str | None = None,
+                  device: str | torch.device = "auto", batch_size: int = 64, num_workers: int = 0,
+                  progress: Progress | None = None) -> tuple[ExtractionResult, ModelManifest]:
+    """:func:`extract_features` of a model ID, and the model's manifest (fingerprint, card, ...), without loading the
+    model when its manifest and its features are both in ``store`` (:mod:`transfer_core.models.manifest`)."""
+    from transfer_core.models import load_model
+
+    manifest = read_manifest(model_id, layer, store.root)
+    if manifest is not None:
+        started = time.perf_counter()
+        hit = _stored(store, store.key(feature_key_parts(manifest, dataset)), dataset, progress, started)
+        if hit is not None:
+            return hit, manifest
+    model = load_model(model_id, layer=layer)
+    remember_manifest(model, layer, store.root)
+    return extract_features(model, dataset, device=device, batch_size=batch_size, num_workers=num_workers,
+                            progress=progress, store=store), ModelManifest.of(model)
 
 
 def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str | torch.device = "auto",
@@ -85,12 +106,9 @@ def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str |
         raise ValueError(f"dataset {dataset.dataset_id!r} has no images to extract features from")
     started = time.perf_counter()
     key = store.key(feature_key_parts(model, dataset)) if store is not None else None
-    cached = store.get(key) if store is not None else None
+    cached = _stored(store, key, dataset, progress, started) if store is not None else None
     if cached is not None:
-        if progress is not None:
-            progress(dataset.size, dataset.size, 0.0)
-        return ExtractionResult(cached.arrays["features"], cached.arrays.get("source_probs"),
-                                time.perf_counter() - started, True, str(cached.meta.get("device", "unknown")))
+        return cached
     resolved = resolve_device(device)
     features, source_probs = _run(model, dataset, resolved, batch_size, num_workers, progress, started)
     seconds = time.perf_counter() - started
@@ -104,6 +122,18 @@ def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str |
         except OSError as err:  # the features are good; only the cache is unavailable (disk full, read-only, ...)
             warnings.warn(f"features of {model.model_id!r} were not cached in {store.root}: {err}", stacklevel=2)
     return ExtractionResult(features, source_probs, seconds, False, str(resolved))
+
+
+def _stored(store: FeatureStore, key: str, dataset: ImageDataset, progress: Progress | None,
+            started: float) -> ExtractionResult | None:
+    """The stored extraction under ``key`` (reported to ``progress`` as done), or None on a miss."""
+    cached = store.get(key)
+    if cached is None:
+        return None
+    if progress is not None:
+        progress(dataset.size, dataset.size, 0.0)
+    return ExtractionResult(cached.arrays["features"], cached.arrays.get("source_probs"),
+                            time.perf_counter() - started, True, str(cached.meta.get("device", "unknown")))
 
 
 class PreprocessedImages(torch.utils.data.Dataset):

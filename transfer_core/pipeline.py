@@ -67,10 +67,9 @@ def rank(dataset_id: str, model_ids: list[str], *, metrics: str | list[str] = "a
 def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "all", device: str = "auto",
                  options: dict | None = None, store=None, progress: Progress | None = None) -> Ranking:
     """Like :func:`rank` for an already loaded :class:`~transfer_core.data.base.ImageDataset`."""
-    from transfer_core.features import extract_features
+    from transfer_core.features import extract_by_id
     from transfer_core.metrics.prepared import prepare
     from transfer_core.metrics.suite import score_suite
-    from transfer_core.models import load_model
     from transfer_core.store import FeatureStore
 
     store = store if store is not None else FeatureStore()
@@ -82,8 +81,7 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
                 progress("extract", _index, len(ids), done, total, eta)
 
         try:
-            model = load_model(model_id)
-            extraction = extract_features(model, dataset, device=device, progress=report, store=store)
+            extraction, manifest = extract_by_id(model_id, dataset, store=store, device=device, progress=report)
             prepared = prepare(extraction.features, dataset.labels, targets=dataset.targets,
                                source_probs=extraction.source_probs, device=device)
             outcomes = score_suite(prepared, _metrics_for(metrics, prepared), options)
@@ -93,7 +91,7 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
         row = {"model": model_id, **{name: outcome.value for name, outcome in outcomes.items()},
                "feature_dim": int(extraction.features.shape[1]),
                "extract_seconds": round(float(extraction.seconds), 3),
-               "cache_hit": bool(extraction.cache_hit), "card": model.card.to_dict()}
+               "cache_hit": bool(extraction.cache_hit), "card": manifest.card.to_dict()}
         rows.append(row)
         warnings_by_model[model_id] = [f"{o.name}: {w}" for o in outcomes.values() for w in o.warnings]
         used_metrics += [name for name in outcomes if name not in used_metrics]

@@ -7,10 +7,11 @@ from dataclasses import replace
 import torch
 
 from transfer_core.data.base import ImageDataset
-from transfer_core.features import Progress, extract_features
+from transfer_core.features import Progress, extract_by_id, extract_features
 from transfer_core.groundtruth.probe import DEFAULT_ALPHAS, DEFAULT_CS, linear_probe
 from transfer_core.groundtruth.result import GroundTruth
 from transfer_core.models.base import LoadedModel
+from transfer_core.models.manifest import ModelManifest
 from transfer_core.store import FeatureStore
 
 
@@ -22,14 +23,14 @@ def probe_model(model: str | LoadedModel, dataset: ImageDataset, *, folds: int =
     Features come from :func:`~transfer_core.features.extract_features` (read from ``store`` when cached;
     ``progress`` is its ``(done, total, eta)`` callback); the protocol records the model and dataset fingerprints.
     """
+    store = store if store is not None else FeatureStore()
     if isinstance(model, str):
-        from transfer_core.models import load_model
-
-        model = load_model(model)
-    extraction = extract_features(model, dataset, device=device, progress=progress,
-                                  store=store if store is not None else FeatureStore())
+        extraction, manifest = extract_by_id(model, dataset, store=store, device=device, progress=progress)
+    else:
+        extraction, manifest = extract_features(model, dataset, device=device, progress=progress,
+                                                store=store), ModelManifest.of(model)
     result = linear_probe(extraction.features, dataset.labels, targets=dataset.targets, folds=folds, seed=seed,
-                          Cs=Cs, alphas=alphas, model_id=model.model_id)
-    protocol = {**result.protocol, "model_fingerprint": model.fingerprint, "dataset_id": dataset.dataset_id,
+                          Cs=Cs, alphas=alphas, model_id=manifest.model_id)
+    protocol = {**result.protocol, "model_fingerprint": manifest.fingerprint, "dataset_id": dataset.dataset_id,
                 "dataset_fingerprint": dataset.fingerprint, "extract_seconds": extraction.seconds}
     return replace(result, protocol=protocol)

