@@ -5,6 +5,8 @@ The protocol of LogME (You et al. ICML'21) and SFDA (Shao et al. ECCV'22), scale
 for every (learning rate, weight decay) pair, fresh pretrained weights, a new linear head, SGD with momentum and a
 per-step cosine schedule for a few epochs; the pair with the best validation score is chosen and its test score is
 reported. Inputs are the model's own preprocessing (no augmentation). On CUDA the forward pass runs under autocast.
+When only the last blocks (or the head) train, the frozen front of the network is computed once per image and
+training runs the rest (:mod:`~transfer_core.groundtruth.frozen_prefix`; exact, checked, recorded in the protocol).
 
 A run is cached per (model fingerprint, dataset fingerprint, protocol) in its own folder: a finished run is returned
 without training; an interrupted one resumes from the last finished epoch of the grid point it was in. Data order,
@@ -30,6 +32,7 @@ from transfer_core.device import resolve_device
 from transfer_core.features import PreprocessedImages, autocast_dtype
 from transfer_core.groundtruth.blocks import trained_block_names
 from transfer_core.groundtruth.errors import GroundTruthError
+from transfer_core.groundtruth.frozen_prefix import frontier_of, split_frozen_prefix
 from transfer_core.groundtruth.progress import Progress, StepTracker
 from transfer_core.groundtruth.protocol import FineTuneProtocol
 from transfer_core.groundtruth.result import CLASSIFICATION, FINE_TUNE, GroundTruth
@@ -93,27 +96,44 @@ def _cached(store: RunStore) -> GroundTruth | None:
 
 
 class _Examples(torch.utils.data.Dataset):
-    """(model input, training target) pairs."""
+    """(model inputs as a tuple, training target) pairs; the inputs are a preprocessed image, or the frozen
+    prefix's outputs for it."""
 
-    def __init__(self, images: PreprocessedImages, targets: torch.Tensor):
-        self.images = images
+    def __init__(self, inputs: torch.utils.data.Dataset, targets: torch.Tensor):
+        self.inputs = inputs
         self.targets = targets
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.inputs)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[index], self.targets[index]
+    def __getitem__(self, index: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        inputs = self.inputs[index]
+        return inputs if isinstance(inputs, tuple) else (inputs,), self.targets[index]
+
+
+class _Rows(torch.utils.data.Dataset):
+    """Rows of precomputed per-image tensors, looked up by dataset index (only ``indices`` have rows)."""
+
+    def __init__(self, tensors: list[torch.Tensor], indices: np.ndarray, size: int):
+        self.tensors = tensors
+        self.row = np.full(size, -1)
+        self.row[indices] = np.arange(len(indices))
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        return tuple(tensor[self.row[index]] for tensor in self.tensors)
 
 
 class _WithHead(nn.Module):
-    def __init__(self, extractor: nn.Module, head: nn.Linear):
+    def __init__(self, trunk: nn.Module, head: nn.Linear):
         super().__init__()
-        self.extractor = extractor
+        self.trunk = trunk
         self.head = head
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.extractor(images))
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(*inputs))
 
 
 class _Run:
@@ -143,6 +163,8 @@ class _Run:
         self.steps_per_epoch = train_size // protocol.batch_size + (train_size % protocol.batch_size > 1)
         self.tracker = StepTracker(self.steps_per_epoch * protocol.epochs * len(protocol.grid()), progress)
         self.examples = _Examples(PreprocessedImages(dataset, model.preprocessing), self.targets)
+        self.trunk = model.extractor  # what trains (with the head): the extractor, or its part after a frozen prefix
+        self.frozen_prefix = False
 
     @property
     def measure(self) -> str:
@@ -151,9 +173,10 @@ class _Run:
     def execute(self, store: RunStore) -> GroundTruth:
         """Train (or restore) every grid point, then pick the best on validation."""
         self.block_names = trained_block_names(self.model.extractor, self.model.preprocessing, self.protocol)
-        self.tracker.report(f"{self.model.model_id}: starting fine-tuning on {self.device}")
         points = []
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            self._precompute_frozen_prefix()
+            self.tracker.report(f"{self.model.model_id}: starting fine-tuning on {self.device}")
             for index, (lr, wd) in enumerate(self.protocol.grid()):
                 point = store.point(index)
                 if point is None:
@@ -171,7 +194,8 @@ class _Run:
                                    "point; add smaller learning rates to the protocol")
         best = max(usable, key=lambda point: point["val"][self.measure])  # the first of equals wins
         protocol = {**self.protocol.to_dict(), "version": FINETUNE_VERSION,
-                    "trained_blocks": self.block_names, "head": f"new linear layer {self.model.card.feature_dim} → "
+                    "trained_blocks": self.block_names, "frozen_prefix_computed_once": self.frozen_prefix,
+                    "head": f"new linear layer {self.model.card.feature_dim} → "
                     f"{self.outputs}", "split_sizes": {name: len(part) for name, part in self.splits.items()},
                     "selected": {"learning_rate": best["learning_rate"], "weight_decay": best["weight_decay"]},
                     "model_fingerprint": self.model.fingerprint, "dataset_id": self.dataset.dataset_id,
@@ -183,12 +207,28 @@ class _Run:
                            accuracy=best["test"][self.measure], measures=dict(best["test"]), protocol=protocol,
                            seconds=sum(point["seconds"] for point in points), grid=points)
 
+    def _precompute_frozen_prefix(self) -> None:
+        """Run the frozen front of the extractor once over the images (see :mod:`.frozen_prefix`) and train on its
+        outputs from then on; nothing changes when the split is impossible or not exact."""
+        split = split_frozen_prefix(self.model.extractor, self.block_names)
+        if split is None:
+            return
+        self.tracker.report(f"{self.model.model_id}: computing the frozen layers once for every image")
+        used = np.concatenate([self.splits[name] for name in ("train", "val", "test")])
+        reference = self.model.extractor.to(self.device).eval()
+        frontier = frontier_of(split, (inputs[0] for inputs, _ in self._loader(used, drop_last=False)),
+                               self.device, self.precision, reference)
+        if frontier is not None:
+            self.examples = _Examples(_Rows(frontier, used, self.dataset.size), self.targets)
+            self.trunk = split.suffix
+            self.frozen_prefix = True
+
     def _network(self) -> tuple[_WithHead, list[nn.Module]]:
         """Fresh pretrained weights plus a seeded new head, and the modules that train (head first)."""
         torch.manual_seed(_seed(self.protocol.seed))
         head = nn.Linear(self.model.card.feature_dim, self.outputs)
-        network = _WithHead(copy.deepcopy(self.model.extractor), head).to(self.device)
-        trained = [network.head] + [network.extractor.get_submodule(name) for name in self.block_names]
+        network = _WithHead(copy.deepcopy(self.trunk), head).to(self.device)
+        trained = [network.head] + [network.trunk.get_submodule(name) for name in self.block_names]
         network.requires_grad_(False)
         for module in trained:
             module.requires_grad_(True)
@@ -239,10 +279,10 @@ class _Run:
             module.train()
         criterion = nn.functional.cross_entropy if self.task == CLASSIFICATION else nn.functional.mse_loss
         losses = []
-        for batch, (images, targets) in enumerate(self._loader(self.splits["train"][order.numpy()], self.drop_last)):
-            images, targets = images.to(self.device), targets.to(self.device)
+        for batch, (inputs, targets) in enumerate(self._loader(self.splits["train"][order.numpy()], self.drop_last)):
+            inputs, targets = [tensor.to(self.device) for tensor in inputs], targets.to(self.device)
             with torch.autocast(self.device.type, dtype=self.precision, enabled=self.precision is not None):
-                outputs = network(images)
+                outputs = network(*inputs)
             loss = criterion(outputs.float(), targets)
             if not torch.isfinite(loss):
                 return math.nan
@@ -262,8 +302,8 @@ class _Run:
         batches = []
         with torch.no_grad(), torch.autocast(self.device.type, dtype=self.precision,
                                              enabled=self.precision is not None):
-            for images, _ in self._loader(indices, drop_last=False):
-                batches.append(network(images.to(self.device)).float().cpu())
+            for inputs, _ in self._loader(indices, drop_last=False):
+                batches.append(network(*[tensor.to(self.device) for tensor in inputs]).float().cpu())
         outputs, truth = torch.cat(batches), self.truth[indices]
         if self.task == CLASSIFICATION:
             return {"accuracy": float((outputs.argmax(dim=1) == truth).double().mean())}

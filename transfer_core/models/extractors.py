@@ -19,6 +19,9 @@ def pool_to_vectors(output: torch.Tensor) -> torch.Tensor:
     raise ModelLoadError(f"cannot pool a layer output of shape {tuple(output.shape)} to [B, D]; choose another layer")
 
 
+torch.fx.wrap("pool_to_vectors")  # one opaque call in traced graphs (fine-tuning's frozen-prefix split)
+
+
 class GlobalPool(nn.Module):
     """Run ``body`` and pool its output to [B, D] (global average pool of a feature map)."""
 
