@@ -1,32 +1,29 @@
 """Validate page: check the last ranking against ground truth on the user's own data (transfer_core.validation), and
 show how firm each metric's agreement is over resampled setups (transfer_core.uncertainty; Agostinelli et al.)."""
 
-import warnings
 from dataclasses import dataclass
 
 import streamlit as st
 
 import app_support as shared
-from transfer_core.app_state import INTERVAL_FRACTION, INTERVAL_LEVEL, INTERVAL_SEED
+from transfer_core.app_state import INTERVAL_FRACTION, INTERVAL_LEVEL
+from transfer_core.validation import POOLS_PER_SUBSET
 
 RESULT = "validation_result"  # ValidationResult of the last validation in this session
 KINDS = {"probe": "Linear probe", "finetune": "Fine-tune", "csv": "My own results (CSV)"}
 TRAINABLE = {"last_blocks": "the last blocks + a new head", "all": "the whole network", "head": "only a new head"}
 LEARNING_RATES = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4]
-POOLS_PER_SUBSET = 10  # model sub-pools drawn on each target subset (transfer_core.uncertainty's default)
 TAU_MEANING = ("**Weighted τ** — +1: the metric ordered the models exactly as training did, weighting the top of "
                "the list most; 0: no better than chance; −1: exactly backwards.")
 
 
 @dataclass
 class ValidationResult:
-    """A validation, the resampled τ distributions behind it (None when skipped), and the ranking it checked."""
+    """A validation (with the resampled τ distributions behind it, when asked for) and the ranking it checked."""
 
     validation: object  # transfer_core.validation.Validation
-    stability: object | None  # transfer_core.uncertainty.MetricStability
     run: shared.RunResult
     source: str  # where the ground truth came from, in words
-    notes: list[str]
 
 
 def ranking_dict() -> dict:
@@ -99,42 +96,25 @@ def uploaded_csv():
     return str(path), None, f"from your file {upload.name}"
 
 
-def resampled_stability(validation, repeats: int, status):
-    """Each metric's weighted τ over ``repeats`` 80 % target subsets × model sub-pools (features from the store);
-    (None, why) when it cannot be computed."""
-    from transfer_core.metrics.errors import MetricInputError
-    from transfer_core.uncertainty import metric_stability
-
-    metrics = [row["metric"] for row in validation.evaluation if row["weighted_tau"] is not None]
-    labels = shared.run_dataset(run).labels
-    if labels is None or not metrics:
-        return None, ("The stability check needs class labels." if labels is None
-                      else "No metric has a weighted τ, so there is no stability to check.")
-    extracted = {model: shared.run_features(run, model) for model in validation.accuracies}
-    bar = st.progress(0.0, text=f"Stability: re-scoring on {repeats} subsets…")
+def stability_report(status, repeats: int):
+    """The stability check's progress callback: a bar with the time left, shown once the re-scoring starts."""
+    bar = st.empty()
 
     def report(done, total, eta):
+        if not done:
+            status.update(label="Re-scoring the models on resampled subsets…")
+            bar.progress(0.0, text=f"Stability: re-scoring on {repeats} subsets…")
+            return
         left = ("" if eta is None else f" · about {eta / 60:.0f} min left" if eta >= 90
                 else f" · about {eta:.0f} s left")
         bar.progress(done / total, text=f"Stability: {done} of {total} re-scorings{left}")
 
-    status.update(label="Re-scoring the models on resampled subsets…")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # near-constant scores on a subset: that setup has no τ
-            stability = metric_stability({model: features for model, (features, _) in extracted.items()}, labels,
-                                         validation.accuracies, metrics=metrics, repeats=repeats,
-                                         fraction=INTERVAL_FRACTION, pools_per_subset=POOLS_PER_SUBSET,
-                                         seed=INTERVAL_SEED, level=INTERVAL_LEVEL, progress=report,
-                                         source_probs_by_model={model: probs for model, (_, probs) in extracted.items()
-                                                                if probs is not None} or None)
-    except MetricInputError as error:
-        return None, f"The stability check could not run: {error}"
-    return stability, None
+    return report
 
 
 def run_validation(choice, repeats: int) -> None:
-    """The heavy part, on the button only: ground truth per model, the evaluation, then the stability check."""
+    """The heavy part, on the button only: ground truth per model, the evaluation, then the stability check on the
+    cached features."""
     from transfer_core.validation import validate
 
     groundtruth, protocol, source = choice
@@ -146,12 +126,12 @@ def run_validation(choice, repeats: int) -> None:
                          if index < total else "Ground truth ready")
             status.update(label=f"Ground truth: {message}")
 
-        validation = validate(ranking_dict(), groundtruth, protocol=protocol, progress=report)
-        stability, note = resampled_stability(validation, repeats, status) if repeats else (None, None)
-        if stability is not None:
-            validation.stability = stability.summary()
+        validation = validate(ranking_dict(), groundtruth, protocol=protocol, stability=repeats,
+                              labels=shared.run_dataset(run).labels,
+                              features=lambda model: shared.run_features(run, model), progress=report,
+                              stability_progress=stability_report(status, repeats))
         status.update(label=f"Validated against {validation.kind}", state="complete", expanded=False)
-    st.session_state[RESULT] = ValidationResult(validation, stability, run, source, [note] if note else [])
+    st.session_state[RESULT] = ValidationResult(validation, run, source)
 
 
 def protocol_sentence(validation, source: str) -> str:
@@ -238,21 +218,22 @@ def show_result(result: ValidationResult) -> None:
         st.info(str(error))
 
     st.subheader("How firm is this?")
-    for note in result.notes:
-        st.info(note)
-    if result.stability is not None:
+    stability = validation.resampled
+    if validation.stability_note:
+        st.info(validation.stability_note)
+    if stability is not None:
         try:
-            st.plotly_chart(stability_figure(result.stability.tau_draws, result.stability.win_share),
+            st.plotly_chart(stability_figure(stability.tau_draws, stability.win_share),
                             key="validate_stability_chart", width="stretch")
         except ValueError as error:
             st.info(str(error))
-        subsets = len(set(result.stability.subset_of_setup.tolist()))
-        st.markdown(f"Each point is one of {len(result.stability.pools)} resampled setups: the models re-scored on "
+        subsets = len(set(stability.subset_of_setup.tolist()))
+        st.markdown(f"Each point is one of {len(stability.pools)} resampled setups: the models re-scored on "
                     f"{INTERVAL_FRACTION:.0%} of your images (one of {subsets} random subsets) and the metric judged on"
                     " a random sub-pool of the models (Agostinelli et al., ECCV'22). A conclusion about \"the best "
                     "metric\" is only as firm as this spread: where the boxes overlap, a slightly different set of "
                     "images or candidate models would crown another metric.")
-    elif not result.notes:
+    elif not validation.stability_note:
         st.caption("Skipped: set the number of resampled subsets above 0 to see it.")
 
     left, right = st.columns(2)

@@ -1,5 +1,6 @@
 """The Validate page through AppTest on a real tiny ranking (24 demo images, three fast models): ground truth from a
-linear probe and from a user CSV, a broken CSV, and the figures; plus the stability figure builder on hand-made draws.
+linear probe and from a user CSV, a broken CSV, the figures, the same stability check as the CLI's; plus the stability
+figure builder on hand-made draws.
 """
 
 import json
@@ -10,6 +11,8 @@ from scipy.stats import weightedtau
 
 import app_support as shared
 from tests.test_app import MODELS, fresh_app, figures, tiny_defaults, trace_types, values  # noqa: F401  (fixture)
+from transfer_core.cli import main
+from transfer_core.output import ranking_json
 from transfer_core.views import stability_figure
 
 RESULT = "validation_result"
@@ -66,7 +69,7 @@ def test_linear_probe_gives_a_tau_row_per_ranked_metric_and_its_figures(ranked_a
     assert points == pytest.approx({model: validation.accuracies[model] for model in points})
 
     assert trace_types(spread) == ["box", "bar"]
-    stability = result.stability
+    stability = validation.resampled
     assert len(stability.pools) == 2 * 10  # 2 subsets × 10 model sub-pools
     shares = dict(zip(spread["data"][1]["y"], values(spread["data"][1]["x"])))
     assert shares == pytest.approx({metric: stability.win_share[metric] for metric in shares})
@@ -94,6 +97,34 @@ def test_a_user_csv_ordered_like_one_metric_gives_it_a_perfect_tau(ranked_app):
     assert table.loc[metric, "rel@1"] == pytest.approx(1.0)
     assert "median_tau" not in table.columns  # no stability asked for
     assert trace_types(figures(ranked_app)[0]) == ["scatter"]
+
+
+def test_the_page_and_the_cli_give_the_same_stability(ranked_app, tmp_path):
+    run = ranked_app.session_state[shared.RUN]
+    truth = {MODELS[0]: 0.9, MODELS[1]: 0.4, MODELS[2]: 0.7}
+    csv = "model,accuracy\n" + "".join(f"{model},{accuracy}\n" for model, accuracy in truth.items())
+    ranked_app.radio(key="validate_kind").set_value("csv").run()
+    ranked_app.file_uploader(key="validate_csv").upload("truth.csv", csv.encode(), "text/csv").run()
+    ranked_app.slider(key="validate_stability").set_value(2)
+    ranked_app.button(key="validate_button").click().run()
+    assert not ranked_app.exception and not ranked_app.error
+    page = ranked_app.session_state[RESULT].validation
+
+    ranking = json.loads(ranking_json(run.ranking))  # what `rank --out` writes, with the page's subsample
+    ranking["dataset"].update(limit=run.spec.limit, seed=run.spec.seed)
+    (tmp_path / "ranking.json").write_text(json.dumps(ranking))
+    (tmp_path / "truth.csv").write_text(csv)
+    assert main(["validate", "--ranking", str(tmp_path / "ranking.json"), "--groundtruth", str(tmp_path / "truth.csv"),
+                 "--stability", "2", "--out", str(tmp_path / "out")]) == 0
+    cli = json.loads((tmp_path / "out" / "validation.json").read_text())
+
+    assert page.accuracies == cli["accuracies"] == truth
+    with_tau = [row["metric"] for row in page.evaluation if row["weighted_tau"] is not None]
+    assert [row["metric"] for row in cli["stability"]] == with_tau and with_tau
+    assert all(row["setups"] == 2 * 10 for row in cli["stability"])
+    assert any(row["median_tau"] is not None for row in cli["stability"])
+    assert json.loads(json.dumps(page.stability)) == cli["stability"]  # tuples → lists, floats exact
+    assert sum(page.resampled.win_share.values()) == pytest.approx(1.0)
 
 
 def test_a_broken_csv_is_an_error_and_the_page_keeps_working(ranked_app):

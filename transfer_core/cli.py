@@ -147,6 +147,8 @@ def command_validate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     for model_id in validation.missing:
         _warn(f"{model_id} has no ground truth and was left out of the evaluation")
+    if validation.stability_note:
+        _warn(validation.stability_note)
     paths = write_validation(validation, args.out)
     print(f"ground truth: {validation.kind}, {len(validation.accuracies)} models")
     print(f"{'metric':<18} {'weighted tau':>12} {'tau-b':>7} {'pearson':>8} {'rel@1':>6} {'rel@3':>6}")

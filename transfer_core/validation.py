@@ -14,15 +14,25 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
+from transfer_core.app_state import INTERVAL_FRACTION, INTERVAL_LEVEL, INTERVAL_SEED
 from transfer_core.groundtruth import (FINE_TUNE, LINEAR_PROBE, FineTuneProtocol, GroundTruthError, fine_tune,
                                        load_groundtruth_csv, probe_model)
 
+if TYPE_CHECKING:  # annotations only
+    from transfer_core.uncertainty import MetricStability, Progress
+
 USER_CSV = "user CSV"
+# The stability check, the same in the CLI and the app: INTERVAL_FRACTION subsets of the images (seed INTERVAL_SEED),
+# each with POOLS_PER_SUBSET random model sub-pools, τ intervals at INTERVAL_LEVEL.
+POOLS_PER_SUBSET = 10
+SOURCE_METRICS = ("leep", "nce")  # need every model's source-class probabilities to be compared across models
 
 # progress(model_index, model_count, message)
 ValidationProgress = Callable[[int, int, str], None]
+# model ID → (features, source probabilities or None) on the ranked images
+FeatureSource = Callable[[str], tuple]
 
 
 @dataclass
@@ -34,8 +44,14 @@ class Validation:
     accuracies: dict[str, float]
     evaluation: list[dict]
     protocols: dict[str, dict] = field(default_factory=dict)
-    stability: list[dict] | None = None
     missing: list[str] = field(default_factory=list)
+    resampled: MetricStability | None = None  # the τ draws of the stability check
+    stability_note: str | None = None  # why the stability check could not run
+
+    @property
+    def stability(self) -> list[dict] | None:
+        """Per metric: median τ, its interval and win share over the resampled setups (None without them)."""
+        return None if self.resampled is None else self.resampled.summary()
 
     def to_dict(self) -> dict:
         return {"groundtruth": self.kind, "dataset": self.dataset, "accuracies": self.accuracies,
@@ -90,9 +106,11 @@ def groundtruth_for(ranking: dict, groundtruth: str, *, protocol: FineTuneProtoc
 
 
 def validate(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | None = None, stability: int = 0,
-             device: str = "auto", progress: ValidationProgress | None = None) -> Validation:
+             labels=None, features: FeatureSource | None = None, device: str = "auto",
+             progress: ValidationProgress | None = None, stability_progress: Progress | None = None) -> Validation:
     """Evaluate every metric of ``ranking`` against ``groundtruth``; ``stability`` > 0 adds τ over that many
-    resampled 80 % target subsets × model sub-pools (re-scoring the cached features)."""
+    resampled target subsets × model sub-pools (:func:`resampled_stability`). It re-scores ``features`` with
+    ``labels`` when ``features`` is given (the app's cached ones), else :func:`store_features`."""
     from transfer_core.evaluation import evaluate_metrics
 
     kind, accuracies, protocols = groundtruth_for(ranking, groundtruth, protocol=protocol, device=device,
@@ -106,29 +124,71 @@ def validate(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | No
         warnings.simplefilter("ignore")  # near-constant scores: evaluate_metrics reports a reason instead
         evaluation = evaluate_metrics({metric: [row.get(metric) for row in rows] for metric in ranking["metrics"]},
                                       [accuracies[row["model"]] for row in rows])
-    summary = _stability(ranking, accuracies, stability, device) if stability else None
-    return Validation(kind, ranking["dataset"], accuracies, evaluation, protocols, summary, missing)
+    validation = Validation(kind, ranking["dataset"], accuracies, evaluation, protocols, missing)
+    if stability:
+        if features is None:
+            labels, features = store_features(ranking, device)
+        outcome = resampled_stability(evaluation, accuracies, labels, features, stability, device=device,
+                                      progress=stability_progress)
+        if isinstance(outcome, str):
+            validation.stability_note = outcome
+        else:
+            validation.resampled = outcome
+    return validation
 
 
-def _stability(ranking: dict, accuracies: dict[str, float], repeats: int, device: str) -> list[dict]:
-    from transfer_core.features import extract_features
-    from transfer_core.models import load_model
+def store_features(ranking: dict, device: str = "auto") -> tuple[object, FeatureSource]:
+    """(labels, feature source) of the ranked images: the dataset reloaded, features from the feature store."""
+    from transfer_core.features import extract_by_id
     from transfer_core.store import FeatureStore
-    from transfer_core.uncertainty import metric_stability
 
     dataset, store = reload_dataset(ranking), FeatureStore()
-    features, probs = {}, {}
-    for model_id in accuracies:
-        extraction = extract_features(load_model(model_id), dataset, device=device, store=store)
-        features[model_id] = extraction.features
-        if extraction.source_probs is not None:
-            probs[model_id] = extraction.source_probs
-    metrics = [m for m in ranking["metrics"] if m not in ("leep", "nce") or len(probs) == len(features)]
+
+    def features(model_id: str) -> tuple:
+        extraction, _ = extract_by_id(model_id, dataset, store=store, device=device)
+        return extraction.features, extraction.source_probs
+
+    return dataset.labels, features
+
+
+def resampled_stability(evaluation: list[dict], accuracies: dict[str, float], labels, features: FeatureSource,
+                        repeats: int, *, device: str = "auto",
+                        progress: Progress | None = None) -> MetricStability | str:
+    """Weighted τ of each metric with a τ over ``repeats`` target subsets × model sub-pools of the models in
+    ``accuracies`` (Agostinelli et al., ECCV'22), or why that cannot be computed. ``progress(done, total, eta)``
+    hears ``done`` = 0 before the first re-scoring."""
+    from transfer_core.metrics.errors import MetricInputError
+
+    metrics = [row["metric"] for row in evaluation if row["weighted_tau"] is not None]
+    if labels is None or not metrics:
+        return ("The stability check needs class labels." if labels is None
+                else "No metric has a weighted τ, so there is no stability to check.")
+    try:
+        return _rescored(metrics, labels, accuracies, {model: features(model) for model in accuracies}, repeats,
+                         device, progress)
+    except MetricInputError as error:
+        return f"The stability check could not run: {error}"
+
+
+def _rescored(metrics: list[str], labels, accuracies: dict[str, float], extracted: dict[str, tuple], repeats: int,
+              device: str, progress: Progress | None) -> MetricStability:
+    """:func:`~transfer_core.uncertainty.metric_stability` with the check's settings; LEEP and NCE take part only
+    when every model has source probabilities."""
+    from transfer_core.metrics.errors import MetricInputError
+    from transfer_core.uncertainty import metric_stability
+
+    probs = {model: model_probs for model, (_, model_probs) in extracted.items() if model_probs is not None}
+    usable = [metric for metric in metrics if metric not in SOURCE_METRICS or len(probs) == len(extracted)]
+    if not usable:
+        raise MetricInputError(f"{', '.join(metrics)}: some models have no source probabilities")
+    if progress is not None:
+        progress(0, repeats * len(extracted), None)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = metric_stability(features, dataset.labels, accuracies, metrics=metrics,
-                                  source_probs_by_model=probs or None, repeats=repeats, device=device)
-    return result.summary()
+        warnings.simplefilter("ignore")  # near-constant scores on a subset: that setup has no τ
+        return metric_stability({model: model_features for model, (model_features, _) in extracted.items()}, labels,
+                                accuracies, metrics=usable, source_probs_by_model=probs or None,
+                                fraction=INTERVAL_FRACTION, repeats=repeats, pools_per_subset=POOLS_PER_SUBSET,
+                                seed=INTERVAL_SEED, level=INTERVAL_LEVEL, device=device, progress=progress)
 
 
 def evaluation_csv(validation: Validation) -> str:
