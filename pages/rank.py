@@ -74,8 +74,6 @@ def rank_intervals(ranking, dataset, fingerprint: str, mode: str, repeats: int, 
     models = [row["model"] for row in ranking.models]
     if not chosen:
         return None, "Rank intervals were switched off, so the verdict makes no statement about ties."
-    if dataset.labels is None:
-        return None, "Rank intervals need class labels; this dataset has regression targets, so ties are not judged."
     if len(models) < 2:
         return None, ""
     st.write("Reading the features back from the feature store for the rank intervals…")
@@ -87,7 +85,8 @@ def rank_intervals(ranking, dataset, fingerprint: str, mode: str, repeats: int, 
 
     try:
         intervals = subsample_rank_intervals(
-            {model: features for model, (features, _) in extracted.items()}, dataset.labels, metrics=chosen,
+            {model: features for model, (features, _) in extracted.items()}, dataset.labels,
+            targets=dataset.targets, metrics=chosen,
             source_probs_by_model={model: probs for model, (_, probs) in extracted.items() if probs is not None},
             fraction=INTERVAL_FRACTION, repeats=repeats, seed=INTERVAL_SEED, level=INTERVAL_LEVEL, device=device,
             progress=report)
@@ -96,8 +95,9 @@ def rank_intervals(ranking, dataset, fingerprint: str, mode: str, repeats: int, 
     which = ("They use every chosen metric." if set(chosen) == set(ranking.metrics) else
              f"To stay fast they use only {', '.join(chosen)}, not all {len(ranking.metrics)} metrics of the ranking; "
              "choose “Thorough” on the Rank page for intervals on every metric.")
+    drawn = "class-stratified, " if dataset.labels is not None else ""
     return intervals, (f"Ties: every model was re-ranked on {repeats} random {INTERVAL_FRACTION:.0%} subsets of the "
-                       f"images (class-stratified, seed {INTERVAL_SEED}); two models are statistically tied when their "
+                       f"images ({drawn}seed {INTERVAL_SEED}); two models are statistically tied when their "
                        f"{INTERVAL_LEVEL:.0%} consensus-rank intervals overlap. {which}")
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import app_support as shared
+from data_helpers import write_image
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 MODELS = ["zoo:cnn-mnist", "zoo:cnn-mnist-random", "zoo:mobilenetv2-dogbreeds"]
@@ -98,6 +99,29 @@ def test_one_click_ranks_the_defaults_with_chart_table_and_verdict(ranked):
     assert shown == set(MODELS)
     table = next(frame.value for frame in ranked.dataframe if "model" in frame.value.columns)
     assert list(table["model"]) == [row["model"] for row in run.ranking.models]
+
+
+def test_a_regression_dataset_gets_rank_intervals_and_a_verdict(tiny_defaults, tmp_path):
+    csv_path = tmp_path / "ages.csv"
+    rows = "".join(f"{write_image(tmp_path / f'{k}.png', seed=k)},{k}\n" for k in range(12))
+    csv_path.write_text("path,age\n" + rows)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRANSFER_SCOUT_DEFAULT_MODELS", "zoo:cnn-mnist,zoo:cnn-mnist-random")
+        app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+        app.session_state[shared.DATASET_SPEC] = shared.DatasetSpec(str(csv_path), None, "ages")
+        app.run()
+        app.button(key="rank_button").click().run()
+    assert not app.exception and not app.error
+    run = app.session_state[shared.RUN]
+    assert run.ranking.dataset["task"] == "regression" and run.ranking.metrics == ["logme", "disco"]
+    assert run.intervals.metrics == ["logme", "disco"]  # no cheap metric supports regression: all chosen ones
+    assert [len(subset) for subset in run.intervals.scores.subsets] == [10] * 20  # round(0.8 · 12) of all images
+    assert app.success[0].value == run.verdict.text and "is the best bet" in run.verdict.text
+    assert run.verdict.tied_with is not None  # ties were judged
+    notes = [caption.value for caption in app.caption]
+    assert any(note.startswith("Ties: every model was re-ranked on 20 random 80% subsets of the images (seed 0)")
+               and note.endswith("They use every chosen metric.") for note in notes)
+    assert not any("class labels" in note for note in notes)
 
 
 def test_choices_survive_switching_pages(tiny_defaults):

@@ -1,4 +1,5 @@
-"""Rank intervals from stratified subsampling and metric stability over resampled setups."""
+"""Rank intervals from stratified (labels) or random (regression targets) subsampling, and metric stability over
+resampled setups."""
 
 import numpy as np
 import pytest
@@ -7,10 +8,11 @@ from transfer_core.evaluation import weighted_tau
 from transfer_core.metrics.errors import MetricInputError
 from transfer_core.metrics.knn import knn
 from transfer_core.metrics.leep import leep
+from transfer_core.metrics.logme import logme
 from transfer_core.ranking import ranks_for_metric
-from transfer_core.uncertainty import (RankIntervals, ScoreDraws, _metric_names, metric_stability, rank_intervals,
-                                       stability_from_scores, stratified_subsets, subsample_rank_intervals,
-                                       subsample_scores)
+from transfer_core.uncertainty import (RankIntervals, ScoreDraws, _metric_names, metric_stability, random_subsets,
+                                       rank_intervals, stability_from_scores, stratified_subsets,
+                                       subsample_rank_intervals, subsample_scores)
 
 FAST_METRICS = ["knn", "hscore", "logme"]
 CLASSES, DIM = 3, 6
@@ -29,12 +31,26 @@ def synthetic_pool(separations: dict[str, float], n: int = 48, seed: int = 0):
     return features, labels
 
 
+def regression_pool(n: int = 48, outputs: int = 1, seed: int = 0):
+    """'informative' features predict the targets linearly (up to a little noise); 'noise' features are unrelated.
+
+    Targets are [N] for one output, [N, outputs] otherwise. Samples i and i + N/2 share their targets, so a swapped
+    twin (:func:`with_swapped_twin`) holds the same (feature, target) pairs.
+    """
+    rng = np.random.default_rng(seed)
+    half = rng.normal(size=(n // 2, DIM))
+    signal = np.concatenate([half, half])
+    targets = signal @ rng.normal(size=(DIM, outputs))
+    features = {"informative": signal + 0.1 * rng.normal(size=(n, DIM)), "noise": rng.normal(size=(n, DIM))}
+    return features, targets[:, 0] if outputs == 1 else targets
+
+
 def with_swapped_twin(features: dict, labels, model: str, twin: str) -> dict:
     """Add ``twin``: ``model``'s features with the first and second half of the samples exchanged.
 
-    Sample i and sample i + N/2 share a label (N/2 is a multiple of the class count), so the twin holds the
-    very same (feature, label) pairs: identical quality on the full set, yet every subset shows the two
-    models different samples.
+    Sample i and sample i + N/2 share a label (N/2 is a multiple of the class count) or their targets
+    (:func:`regression_pool`), so the twin holds the very same (feature, label) pairs: identical quality on the
+    full set, yet every subset shows the two models different samples.
     """
     half = len(labels) // 2
     assert half % CLASSES == 0 and np.array_equal(labels[:half], labels[half:])
@@ -69,11 +85,33 @@ def test_subsets_work_with_string_labels():
     assert sorted(labels[subset]) == ["cat", "cat", "dog", "emu"]  # 3 → 2, 2 → 1, 1 → 1
 
 
+def test_random_subsets_are_sized_without_duplicates_and_seeded():
+    subsets = random_subsets(20, fraction=0.8, repeats=15, seed=4)
+    for subset in subsets:
+        assert len(subset) == 16 and len(np.unique(subset)) == 16  # round(0.8 · 20), no duplicates
+        assert np.array_equal(subset, np.sort(subset)) and 0 <= subset.min() and subset.max() < 20
+    assert len({tuple(subset) for subset in subsets}) > 1  # the draws differ
+    again = random_subsets(20, fraction=0.8, repeats=15, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip(subsets, again))
+    other = random_subsets(20, fraction=0.8, repeats=15, seed=5)
+    assert not all(np.array_equal(a, b) for a, b in zip(subsets, other))
+    assert all(np.array_equal(s, np.arange(20)) for s in random_subsets(20, fraction=1.0, repeats=2))
+    assert [len(s) for s in random_subsets(5, fraction=0.1, repeats=3)] == [2, 2, 2]  # at least 2
+    assert [len(s) for s in random_subsets(10, fraction=0.33, repeats=1)] == [3]
+
+
+@pytest.mark.parametrize("draw", [lambda **kwargs: stratified_subsets([0, 1, 0, 1], **kwargs),
+                                  lambda **kwargs: random_subsets(4, **kwargs)], ids=["stratified", "random"])
 @pytest.mark.parametrize("kwargs, message", [({"fraction": 0.0}, "fraction"), ({"fraction": 1.5}, "fraction"),
                                              ({"repeats": 0}, "repeats")])
-def test_subset_arguments_are_checked(kwargs, message):
+def test_subset_arguments_are_checked(draw, kwargs, message):
     with pytest.raises(MetricInputError, match=message):
-        stratified_subsets([0, 1, 0, 1], **kwargs)
+        draw(**kwargs)
+
+
+def test_random_subsets_need_two_samples():
+    with pytest.raises(MetricInputError, match="at least 2 samples, got 1"):
+        random_subsets(1)
 
 
 def test_intervals_are_deterministic_under_a_seed():
@@ -168,9 +206,9 @@ def test_all_means_every_metric_some_model_can_run():
     features, labels = synthetic_pool({"a": 1.0, "b": 2.0})
     probs = np.random.default_rng(1).dirichlet(np.ones(4), size=len(labels))
     # The name resolution alone: scoring every metric would make this test slow.
-    names = _metric_names("all", features, {"b": probs}, labels, "cpu")
+    names = _metric_names("all", features, {"b": probs}, {"labels": labels}, "cpu")
     assert {"leep", "nce", "knn", "logme"} <= set(names)
-    assert "leep" not in _metric_names("all", features, {}, labels, "cpu")
+    assert "leep" not in _metric_names("all", features, {}, {"labels": labels}, "cpu")
 
 
 def test_warnings_are_collected_once_per_model():
@@ -194,6 +232,46 @@ def test_bad_inputs_fail_clearly():
         subsample_rank_intervals(features, labels, metrics=[], repeats=1)
     with pytest.raises(MetricInputError, match="no model can be scored with 'leep': it needs source_probs"):
         subsample_rank_intervals(features, labels, metrics=["leep", "knn"], repeats=1)
+
+
+# --- regression targets ---
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_regression_informative_features_rank_first_on_every_subset(outputs):
+    features, targets = regression_pool(outputs=outputs)
+    intervals = subsample_rank_intervals(features, targets=targets, metrics=["logme"], repeats=10, seed=3,
+                                         device="cpu")
+    for name in ["logme", "consensus"]:
+        assert intervals.interval("informative", name) == (1.0, 1.0) and intervals.median("informative", name) == 1.0
+        assert intervals.interval("noise", name) == (2.0, 2.0)
+    assert not intervals.overlaps("informative", "noise")
+    draws = intervals.scores
+    assert all(np.array_equal(a, b) for a, b in zip(draws.subsets, random_subsets(48, 0.8, 10, 3)))
+    subset = draws.subsets[0]
+    for column, model in enumerate(draws.models):
+        expected = logme(features[model][subset], targets=targets[subset], device="cpu")
+        assert draws.scores["logme"][0, column] == pytest.approx(expected, abs=1e-12)
+
+
+def test_regression_runs_only_the_metrics_that_support_it():
+    features, targets = regression_pool()
+    assert set(_metric_names("all", features, {}, {"targets": targets}, "cpu")) == {"logme", "disco"}
+    draws = subsample_scores(features, targets=targets, metrics=["knn", "logme", "sfda"], repeats=2, device="cpu")
+    assert draws.metrics == ["logme"] and set(draws.scores) == {"logme"}
+    assert np.isfinite(draws.scores["logme"]).all()
+    with pytest.raises(MetricInputError, match="none of knn, sfda supports regression"):
+        subsample_scores(features, targets=targets, metrics=["knn", "sfda"], repeats=1, device="cpu")
+
+
+def test_regression_bad_inputs_fail_clearly():
+    features, targets = regression_pool()
+    labels = np.arange(len(targets)) % CLASSES
+    for supervision in ({"labels": labels, "targets": targets}, {}):
+        with pytest.raises(MetricInputError, match="either labels .* or targets .*, exactly one"):
+            subsample_rank_intervals(features, **supervision, metrics=["logme"], repeats=1)
+    with pytest.raises(MetricInputError, match="informative: the features / source probabilities and the targets "
+                                               "differ in length"):
+        subsample_rank_intervals(features, targets=targets[:-1], metrics=["logme"], repeats=1)
 
 
 # --- metric stability over resampled setups ---

@@ -4,7 +4,7 @@ import functools
 
 import numpy as np
 import pytest
-from test_uncertainty import FAST_METRICS, synthetic_pool, with_swapped_twin
+from test_uncertainty import FAST_METRICS, regression_pool, synthetic_pool, with_swapped_twin
 
 from transfer_core.metrics.errors import MetricInputError
 from transfer_core.metrics.prepared import prepare
@@ -14,12 +14,12 @@ from transfer_core.uncertainty import subsample_rank_intervals
 from transfer_core.verdict import verdict
 
 
-def ranking_rows(features: dict, labels) -> list[dict]:
+def ranking_rows(features: dict, labels=None, *, targets=None, metrics=FAST_METRICS) -> list[dict]:
     """Rows as the ranking pipeline builds them: scores, per-metric ranks, consensus rank, best first."""
     rows = [{"model": model, **{name: outcome.value for name, outcome in
-                                score_suite(prepare(values, labels, device="cpu"), FAST_METRICS).items()}}
+                                score_suite(prepare(values, labels, targets=targets, device="cpu"), metrics).items()}}
             for model, values in features.items()]
-    add_ranks(rows, FAST_METRICS)
+    add_ranks(rows, metrics)
     return sorted(rows, key=lambda row: row["consensus_rank"])
 
 
@@ -54,6 +54,19 @@ def test_statistical_tie():
     assert (f"{other} is statistically tied with it (their 90 % rank intervals overlap when the target samples "
             "are resampled).") in result.sentences
     assert "weak" not in result.text
+
+
+def test_statistical_tie_on_regression_targets():
+    features, targets = regression_pool()
+    features = with_swapped_twin(features, targets, "informative", "informative_twin")
+    intervals = subsample_rank_intervals(features, targets=targets, metrics=["logme"], repeats=10, seed=0,
+                                         device="cpu")
+    result = verdict(ranking_rows(features, targets=targets, metrics=["logme"]), intervals)
+    twins = {"informative", "informative_twin"}
+    assert result.best in twins and result.tied_with == list(twins - {result.best})
+    assert (f"{result.tied_with[0]} is statistically tied with it (their 90 % rank intervals overlap when the target "
+            "samples are resampled).") in result.sentences
+    assert "noise" not in result.text
 
 
 def test_without_intervals_no_tie_is_claimed():

@@ -2,14 +2,15 @@
 
 Following Agostinelli et al. (ECCV'22, "How stable are transferability metrics evaluations?"), conclusions are
 drawn from many resampled setups, not one. Target samples are resampled **without** replacement (80 %
-class-stratified subsets): a with-replacement bootstrap duplicates samples, so kNN matches each sample's
-copy, mixture components collapse onto duplicates and N ≲ D saturation worsens.
+subsets, class-stratified for labels, plain random for regression targets): a with-replacement bootstrap
+duplicates samples, so kNN matches each sample's copy, mixture components collapse onto duplicates and
+N ≲ D saturation worsens.
 
 * :func:`subsample_scores` — the expensive part: every metric for every model on each subset.
 * :func:`subsample_rank_intervals` — per model and per metric (and the consensus): median rank and the
   central ``level`` interval of the ranks over the subsets, with the raw draws for stability plots.
-* :func:`metric_stability` — with ground-truth accuracies: the distribution of each metric's weighted τ
-  over random sub-pools of models × target subsets, and how often each metric "wins".
+* :func:`metric_stability` — with ground-truth accuracies (class labels only): the distribution of each metric's
+  weighted τ over random sub-pools of models × target subsets, and how often each metric "wins".
 
 In the draw arrays NaN marks "no number" (a metric that gave None on a subset, a τ that is undefined);
 the summaries report those as None and count them.
@@ -28,6 +29,7 @@ from transfer_core.evaluation import MIN_MODELS, weighted_tau
 from transfer_core.metrics import get_metric
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 from transfer_core.metrics.prepared import prepare
+from transfer_core.metrics.registry import CLASSIFICATION, REGRESSION
 from transfer_core.metrics.suite import score_suite, select_metrics
 from transfer_core.ranking import add_ranks
 
@@ -43,10 +45,7 @@ def stratified_subsets(labels, *, fraction: float = 0.8, repeats: int = 20, seed
     Every class keeps round(fraction · n_c) of its n_c samples, at least one, so no class disappears.
     Deterministic under ``seed``.
     """
-    if not 0 < fraction <= 1:
-        raise MetricInputError(f"fraction must be in (0, 1], got {fraction}")
-    if repeats < 1:
-        raise MetricInputError(f"repeats must be at least 1, got {repeats}")
+    _check_subset_arguments(fraction, repeats)
     classes = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
     counts = np.bincount(classes)
     keep = np.maximum(1, np.round(fraction * counts)).astype(np.int64)
@@ -58,6 +57,38 @@ def stratified_subsets(labels, *, fraction: float = 0.8, repeats: int = 20, seed
         position_in_class = np.arange(classes.size) - class_start[classes[order]]
         subsets.append(np.sort(order[position_in_class < keep[classes[order]]]))
     return subsets
+
+
+def random_subsets(n: int, fraction: float = 0.8, repeats: int = 20, seed: int = 0) -> list[np.ndarray]:
+    """``repeats`` sorted index arrays of round(fraction · n) of the ``n`` samples (at least 2), drawn without
+    replacement, for regression targets. Deterministic under ``seed``."""
+    _check_subset_arguments(fraction, repeats)
+    if n < 2:
+        raise MetricInputError(f"random subsets need at least 2 samples, got {n}")
+    keep = max(2, round(fraction * n))
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(n, size=keep, replace=False)) for _ in range(repeats)]
+
+
+def _check_subset_arguments(fraction: float, repeats: int) -> None:
+    if not 0 < fraction <= 1:
+        raise MetricInputError(f"fraction must be in (0, 1], got {fraction}")
+    if repeats < 1:
+        raise MetricInputError(f"repeats must be at least 1, got {repeats}")
+
+
+def _supervision(labels, targets) -> tuple[str, np.ndarray]:
+    """``("labels", labels)`` (classification) or ``("targets", targets)`` (regression); exactly one is given."""
+    if (labels is None) == (targets is None):
+        raise MetricInputError("give either labels (classification) or targets (regression), exactly one")
+    return ("labels", np.asarray(labels)) if targets is None else ("targets", np.asarray(targets))
+
+
+def _subsets(kind: str, values: np.ndarray, fraction: float, repeats: int, seed: int) -> list[np.ndarray]:
+    """Class-stratified subsets for labels, plain random ones for targets."""
+    if kind == "labels":
+        return stratified_subsets(values, fraction=fraction, repeats=repeats, seed=seed)
+    return random_subsets(len(values), fraction, repeats, seed)
 
 
 def central_interval(draws: np.ndarray, level: float) -> tuple[float, float] | None:
@@ -93,34 +124,37 @@ class ScoreDraws:
     warnings: dict[str, list[str]] = field(default_factory=dict)
 
 
-def subsample_scores(features_by_model: dict[str, np.ndarray], labels, *, metrics: str | list[str] = "all",
-                     source_probs_by_model: dict[str, np.ndarray] | None = None, fraction: float = 0.8,
-                     repeats: int = 20, seed: int = 0, options: dict | None = None, device: str = "auto",
-                     progress: Progress | None = None) -> ScoreDraws:
-    """Score every model with :func:`~transfer_core.metrics.suite.score_suite` on each stratified subset.
+def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, targets=None,
+                     metrics: str | list[str] = "all", source_probs_by_model: dict[str, np.ndarray] | None = None,
+                     fraction: float = 0.8, repeats: int = 20, seed: int = 0, options: dict | None = None,
+                     device: str = "auto", progress: Progress | None = None) -> ScoreDraws:
+    """Score every model with :func:`~transfer_core.metrics.suite.score_suite` on each subset.
 
-    A metric whose inputs a model lacks (LEEP without source probabilities) is left out for that model
-    (its scores are NaN), as in the ranking pipeline.
+    Give class ``labels`` (class-stratified subsets) or regression ``targets`` [N] / [N, K] (plain random
+    subsets). A metric whose inputs a model lacks (LEEP without source probabilities) is left out for that
+    model (its scores are NaN), and a metric that does not support the task is not run, as in the ranking
+    pipeline.
     """
     models = list(features_by_model)
     if not models:
         raise MetricInputError("no models to score")
     probs = source_probs_by_model or {}
-    labels = np.asarray(labels)
+    kind, values = _supervision(labels, targets)
     for model in models:
         rows = len(features_by_model[model])
-        if rows != len(labels) or (probs.get(model) is not None and len(probs[model]) != len(labels)):
-            raise MetricInputError(f"{model}: the features / source probabilities and the labels differ in length")
-    names = _metric_names(metrics, features_by_model, probs, labels, device)
-    subsets = stratified_subsets(labels, fraction=fraction, repeats=repeats, seed=seed)
+        if rows != len(values) or (probs.get(model) is not None and len(probs[model]) != len(values)):
+            raise MetricInputError(f"{model}: the features / source probabilities and the {kind} differ in length")
+    names = _metric_names(metrics, features_by_model, probs, {kind: values}, device)
+    subsets = _subsets(kind, values, fraction, repeats, seed)
     scores = {name: np.full((repeats, len(models)), np.nan) for name in names}
     warnings_by_model: dict[str, dict[str, None]] = {model: {} for model in models}
     started, total = time.perf_counter(), repeats * len(models)
     for draw, subset in enumerate(subsets):
         for column, model in enumerate(models):
             model_probs = probs.get(model)
-            prepared = prepare(np.asarray(features_by_model[model])[subset], labels[subset], device=device,
-                               source_probs=None if model_probs is None else np.asarray(model_probs)[subset])
+            prepared = prepare(np.asarray(features_by_model[model])[subset], **{kind: values[subset]},
+                               source_probs=None if model_probs is None else np.asarray(model_probs)[subset],
+                               device=device)
             runnable = [name for name in names if not get_metric(name).missing_inputs(prepared)]
             for name, outcome in score_suite(prepared, runnable, options).items():
                 scores[name][draw, column] = np.nan if outcome.value is None else outcome.value
@@ -132,22 +166,28 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels, *, metric
     return ScoreDraws(models, names, subsets, scores, {model: list(seen) for model, seen in warnings_by_model.items()})
 
 
-def _metric_names(metrics, features_by_model, probs, labels, device) -> list[str]:
-    """``"all"`` = every metric that at least one model can run; a metric named explicitly that no model
-    can run (unknown, or its inputs missing everywhere) is an error before any scoring starts."""
+def _metric_names(metrics, features_by_model, probs, supervision: dict[str, np.ndarray], device) -> list[str]:
+    """``"all"`` = every metric that at least one model can run with ``supervision`` (``{"labels": …}`` or
+    ``{"targets": …}``). Named metrics that do not support the task (classification-only ones for regression
+    targets) are dropped; a remaining one that no model can run (its inputs missing everywhere), an unknown
+    name, or nothing left is an error before any scoring starts."""
     runnable: list[str] = []
     for model, features in features_by_model.items():
-        prepared = prepare(features, labels, source_probs=probs.get(model), device=device)
+        prepared = prepare(features, source_probs=probs.get(model), device=device, **supervision)
         runnable += [name for name in select_metrics("all", prepared) if name not in runnable]
     if metrics in (None, "all", ["all"]):
         if not runnable:
             raise MetricInputError("no metric can be run on these inputs")
         return runnable
-    names = [metrics] if isinstance(metrics, str) else list(metrics)
-    if not names:
+    requested = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not requested:
         raise MetricInputError("no metrics were requested")
+    task = CLASSIFICATION if "labels" in supervision else REGRESSION
+    names = [name for name in requested if task in get_metric(name).tasks]  # get_metric rejects unknown names
+    if not names:
+        raise MetricInputError(f"none of {', '.join(requested)} supports {task}")
     for name in names:
-        missing = get_metric(name).missing_inputs(prepared)  # also rejects unknown names
+        missing = get_metric(name).missing_inputs(prepared)
         if name not in runnable:
             raise MetricInputError(f"no model can be scored with {name!r}: it needs {' and '.join(missing)}")
     return names
@@ -222,15 +262,17 @@ def _number(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
-def subsample_rank_intervals(features_by_model: dict[str, np.ndarray], labels, *, metrics: str | list[str] = "all",
+def subsample_rank_intervals(features_by_model: dict[str, np.ndarray], labels=None, *, targets=None,
+                             metrics: str | list[str] = "all",
                              source_probs_by_model: dict[str, np.ndarray] | None = None, fraction: float = 0.8,
                              repeats: int = 20, seed: int = 0, level: float = 0.9, options: dict | None = None,
                              device: str = "auto", progress: Progress | None = None) -> RankIntervals:
-    """Median rank and central ``level`` rank interval of every model over ``repeats`` stratified subsets
-    (``fraction`` of each class, without replacement, seeded), per metric and by consensus."""
-    draws = subsample_scores(features_by_model, labels, metrics=metrics, source_probs_by_model=source_probs_by_model,
-                             fraction=fraction, repeats=repeats, seed=seed, options=options, device=device,
-                             progress=progress)
+    """Median rank and central ``level`` rank interval of every model over ``repeats`` subsets (``fraction``
+    of each class for ``labels``, of all samples for regression ``targets``; without replacement, seeded),
+    per metric and by consensus."""
+    draws = subsample_scores(features_by_model, labels, targets=targets, metrics=metrics,
+                             source_probs_by_model=source_probs_by_model, fraction=fraction, repeats=repeats,
+                             seed=seed, options=options, device=device, progress=progress)
     return rank_intervals(draws, level)
 
 
