@@ -6,6 +6,7 @@ import json
 import pytest
 
 from transfer_core.cli import main
+from transfer_core.store import FeatureStore
 
 FAST_MODELS = "zoo:cnn-mnist,zoo:cnn-mnist-random"
 
@@ -86,7 +87,10 @@ def test_models_and_datasets_list_ids(capsys):
 def test_cache_info_and_clear(ranked, capsys):
     assert main(["cache", "info"]) == 0
     assert "entries" in capsys.readouterr().out
+    manifests = FeatureStore().root / "models"
+    assert list(manifests.glob("*.json"))  # the ranked zoo models' manifests
     assert main(["cache", "clear"]) == 0
+    assert not manifests.exists()
     assert "removed" in capsys.readouterr().out
     assert main(["cache", "info"]) == 0
     assert " 0 entries" in capsys.readouterr().out

@@ -184,10 +184,11 @@ def command_cache(args: argparse.Namespace) -> int:
     store = FeatureStore()
     if args.action == "clear":
         removed = store.clear()
-        extracted = store.root / "datasets"  # zip uploads extracted by transfer_core.data.archive
-        if extracted.is_dir():
-            shutil.rmtree(extracted)
-        print(f"removed {removed} cached feature entries and the extracted zip datasets from {store.root}")
+        for derived in ("datasets", "models"):  # zip uploads extracted by transfer_core.data.archive; model manifests
+            if (store.root / derived).is_dir():
+                shutil.rmtree(store.root / derived)
+        print(f"removed {removed} cached feature entries, the model manifests and the extracted zip datasets from "
+              f"{store.root}")
     else:
         usage = store.usage()
         print(f"{usage.root}: {usage.entries} entries, {usage.bytes / 2**20:.1f} MiB of {usage.max_bytes / 2**30:.1f} GiB")
