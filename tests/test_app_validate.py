@@ -79,18 +79,23 @@ def test_linear_probe_gives_a_tau_row_per_ranked_metric_and_its_figures(ranked_a
     assert keys == {"validate_dl_eval", "validate_dl_truth"}
 
 
+def validate_with_csv(app, name: str, csv: str, stability: int):
+    """Validate the ranked app's ranking against an uploaded ``model,accuracy`` CSV; the page's Validation."""
+    app.radio(key="validate_kind").set_value("csv").run()
+    app.file_uploader(key="validate_csv").upload(name, csv.encode(), "text/csv").run()
+    app.slider(key="validate_stability").set_value(stability)
+    app.button(key="validate_button").click().run()
+    assert not app.exception and not app.error
+    return app.session_state[RESULT].validation
+
+
 def test_a_user_csv_ordered_like_one_metric_gives_it_a_perfect_tau(ranked_app):
     run = ranked_app.session_state[shared.RUN]
     metric = next(name for name in run.ranking.metrics  # one whose scores have no ties
                   if len({row[name] for row in run.ranking.models if row[name] is not None}) == len(MODELS))
     order = sorted(run.ranking.models, key=lambda row: row[metric])  # worst knn score first
     csv = "model,accuracy\n" + "".join(f"{row['model']},{0.5 + 0.1 * rank}\n" for rank, row in enumerate(order))
-    ranked_app.radio(key="validate_kind").set_value("csv").run()
-    ranked_app.file_uploader(key="validate_csv").upload("mine.csv", csv.encode(), "text/csv").run()
-    ranked_app.slider(key="validate_stability").set_value(0)
-    ranked_app.button(key="validate_button").click().run()
-    assert not ranked_app.exception and not ranked_app.error
-    validation = ranked_app.session_state[RESULT].validation
+    validation = validate_with_csv(ranked_app, "mine.csv", csv, stability=0)
     assert validation.kind == "user CSV" and "from your file mine.csv" in texts(ranked_app)
     table = ranked_app.dataframe[0].value.set_index("metric")
     assert table.loc[metric, "weighted_tau"] == pytest.approx(1.0)
@@ -103,12 +108,7 @@ def test_the_page_and_the_cli_give_the_same_stability(ranked_app, tmp_path):
     run = ranked_app.session_state[shared.RUN]
     truth = {MODELS[0]: 0.9, MODELS[1]: 0.4, MODELS[2]: 0.7}
     csv = "model,accuracy\n" + "".join(f"{model},{accuracy}\n" for model, accuracy in truth.items())
-    ranked_app.radio(key="validate_kind").set_value("csv").run()
-    ranked_app.file_uploader(key="validate_csv").upload("truth.csv", csv.encode(), "text/csv").run()
-    ranked_app.slider(key="validate_stability").set_value(2)
-    ranked_app.button(key="validate_button").click().run()
-    assert not ranked_app.exception and not ranked_app.error
-    page = ranked_app.session_state[RESULT].validation
+    page = validate_with_csv(ranked_app, "truth.csv", csv, stability=2)
 
     ranking = json.loads(ranking_json(run.ranking))  # what `rank --out` writes, with the page's subsample
     ranking["dataset"].update(limit=run.spec.limit, seed=run.spec.seed)
