@@ -10,9 +10,10 @@ from sklearn.mixture import GaussianMixture
 
 from bench.numpy_reference.nleep import leep_numpy
 from bench.numpy_reference.nleep import nleep as nleep_numpy
+from transfer_core.metrics import gmm
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError, TransferabilityWarning
 from transfer_core.metrics.gmm import MixtureStart, fit_gaussian_mixture, kmeans, kmeans_plusplus
-from transfer_core.metrics.leep_core import leep_from_probabilities
+from transfer_core.metrics.leep_core import leep_from_chunks, leep_from_probabilities
 from transfer_core.metrics.nleep import nleep, nleep_details
 from transfer_core.metrics.prepared import prepare
 from transfer_core.metrics.registry import REGISTRY
@@ -43,7 +44,7 @@ def assert_same_fit(ours, theirs: GaussianMixture, x: np.ndarray) -> None:
     np.testing.assert_allclose(ours.weights.numpy(), theirs.weights_, rtol=0, atol=1e-6)
     np.testing.assert_allclose(ours.means.numpy(), theirs.means_, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(ours.covariances.numpy(), theirs.covariances_, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(ours.posteriors.numpy(), theirs.predict_proba(x), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ours.posteriors(torch.tensor(x)).numpy(), theirs.predict_proba(x), rtol=0, atol=1e-6)
     assert ours.lower_bound == pytest.approx(theirs.lower_bound_, abs=1e-6)
 
 
@@ -86,6 +87,39 @@ def test_default_start_is_the_mixture_of_the_kmeans_clusters():
     assert_same_fit(fit_gaussian_mixture(torch.tensor(x), 5, seed=3), sklearn_fit(x, start), x)
 
 
+@pytest.mark.parametrize("chunk_rows, pair_budget", [(7, gmm.PAIR_BUDGET), (400, 0), (7, 0)])
+def test_chunks_and_recomputed_pairs_change_only_rounding(monkeypatch, chunk_rows, pair_budget):
+    """Row chunks (k-means, E-step, posteriors) and the past-the-budget path give the one-block fit to 1e-10."""
+    x = torch.tensor(correlated_data(400, 5, 11))
+    monkeypatch.setattr(gmm, "CHUNK_ELEMENTS", 1 << 40)
+    whole = fit_gaussian_mixture(x, 6, seed=4)
+    monkeypatch.setattr(gmm, "CHUNK_ELEMENTS", 6 * chunk_rows)
+    monkeypatch.setattr(gmm, "PAIR_BUDGET", pair_budget)
+    chunked = fit_gaussian_mixture(x, 6, seed=4)
+    assert (chunked.iterations, chunked.converged) == (whole.iterations, whole.converged)
+    assert whole.iterations > 10
+    for name in ("weights", "means", "covariances"):
+        torch.testing.assert_close(getattr(chunked, name), getattr(whole, name), rtol=0, atol=1e-10)
+    torch.testing.assert_close(chunked.posteriors(x), whole.posteriors(x), rtol=0, atol=1e-10)
+    assert chunked.lower_bound == pytest.approx(whole.lower_bound, abs=1e-10)
+
+
+def test_chunked_e_step_keeps_every_pair_of_the_final_rule(monkeypatch):
+    """Candidates picked per chunk against a running n_k, then filtered, are exactly r_ik > 1e-25 · n_k."""
+    x = torch.tensor(correlated_data(400, 5, 11))
+    fit = fit_gaussian_mixture(x, 6, seed=4)
+    full = fit.posteriors(x)
+    rule = full > gmm.NEGLIGIBLE_RESPONSIBILITY * (full.sum(dim=0) + 10 * torch.finfo(full.dtype).eps)
+    assert ((full > 0) & ~rule).any()  # the rule leaves some positive responsibilities out
+    monkeypatch.setattr(gmm, "CHUNK_ELEMENTS", 6 * 7)
+    _, statistics = gmm._e_step(x, fit.weights, fit.means, fit.precision_factors)
+    batches = list(statistics.pairs(statistics.resp_sums + 10 * torch.finfo(full.dtype).eps))
+    kept = torch.zeros_like(rule)
+    for sample, component, _ in batches:
+        kept[sample, component] = True
+    assert torch.equal(kept, rule)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_kmeans_recovers_well_separated_blobs(seed):
     centers = 50 * np.random.default_rng(seed).normal(size=(6, 3))
@@ -122,6 +156,18 @@ def test_leep_core_matches_numpy_and_rejects_rows_without_mass():
         leep_from_probabilities(torch.tensor(theta), torch.tensor(labels), 4)
 
 
+def test_leep_from_chunks_is_leep_of_the_whole_matrix():
+    rng = np.random.default_rng(1)
+    theta = torch.tensor(rng.dirichlet(np.full(7, 0.3), size=50))
+    labels = torch.tensor(rng.integers(0, 4, 50))
+    edges = [0, 7, 30, 31, 50]
+    chunks = lambda: [(theta[a:b], labels[a:b]) for a, b in zip(edges[:-1], edges[1:])]  # noqa: E731
+    assert float(leep_from_chunks(chunks, 4)) == pytest.approx(float(leep_from_probabilities(theta, labels, 4)),
+                                                                abs=1e-14)
+    with pytest.raises(MetricInputError):
+        leep_from_chunks(lambda: [], 4)
+
+
 def separable_classes(seed: int = 0):
     rng = np.random.default_rng(seed)
     labels = np.repeat([0, 1, 2], 50)
@@ -149,6 +195,17 @@ def test_seed_changes_nothing_on_separable_data_and_seeds_average():
     assert len(set(np.round(singles, 9))) > 1  # the seeds really give different mixtures here
     assert details.components == 15 and len(details.iterations) == 3
     assert all(1 <= it <= 100 for it in details.iterations) and all(details.converged)
+
+
+def test_streamed_nleep_is_leep_of_the_full_posteriors(monkeypatch):
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 120)
+    features = rng.normal(size=(120, 5)) + labels[:, None]
+    data = prepare(features, labels)
+    x = data.pca(variance=0.8)
+    expected = float(leep_from_probabilities(fit_gaussian_mixture(x, 15).posteriors(x), data.labels, 3))
+    monkeypatch.setattr(gmm, "CHUNK_ELEMENTS", 15 * 7)  # 7 rows per chunk
+    assert nleep(features, labels) == pytest.approx(expected, abs=1e-10)
 
 
 def test_components_are_capped_at_half_the_samples_with_a_warning():

@@ -2,21 +2,36 @@
 
 The math and stopping rule are scikit-learn's ``GaussianMixture(covariance_type="full")``: responsibilities
 from Cholesky-based log-densities, M-step with ``nk = Σ_i r_ik + 10·eps`` and ``reg_covar`` added to each
-covariance's diagonal, stop when the mean per-sample log-likelihood changes by less than ``tol``, then one
-last E-step for the posteriors. Given the same starting point (``weights_init``, ``means_init``,
+covariance's diagonal, stop when the mean per-sample log-likelihood changes by less than ``tol``; the
+posteriors come from the final parameters. Given the same starting point (``weights_init``, ``means_init``,
 ``precisions_init``) both give the same fit to rounding. The default start is scikit-learn-like: hard
 k-means labels (k-means++ seeding, Lloyd iterations) turned into responsibilities, from a seeded
 ``torch.Generator`` (the random draws differ from scikit-learn's, so fits from a seed differ too).
 
 Speed: log-densities are a few large matrix products of the samples with the stacked triangular precision
-factors of a chunk of components (no loop over components or samples); covariances are batched products over only the (sample, component) pairs whose
-responsibility is not negligible (below 1e-25 · n_k, i.e. far below float64 rounding of the result).
+factors of a chunk of components (no loop over components or samples); covariances are batched products over
+only the (sample, component) pairs whose responsibility is not negligible (r_ik > 1e-25 · n_k, far below
+float64 rounding of the result).
+
+Memory: EM and k-means build no [N, K] array (2 GB each for N-LEEP at N = 50 000, K = 5 000): they and
+:meth:`MixtureFit.posterior_chunks` visit the samples in row chunks of ``CHUNK_ELEMENTS / K`` rows. The
+E-step of a chunk adds to the M-step's statistics Σ_i r_ik, Σ_i r_ik x_i and the candidate (sample,
+component, r_ik) pairs; the covariances are centred sums over the pairs, after the means. n_k is only known
+after the last chunk, so a chunk keeps the pairs with r_ik > 1e-25 · (running Σ r_ik over the chunks so far,
+this one included, + 10·eps): a running sum of non-negative terms never decreases in floating point
+(rounding is monotone), so that bound never exceeds the final 1e-25 · n_k and every pair the final rule
+keeps is a candidate; the M-step applies the final rule. Only summation orders change: the fit is the
+unchunked one to rounding. The pairs take 24 bytes each; past ``PAIR_BUDGET`` of them (broad, overlapping
+components) an E-step drops them and its M-step recomputes each chunk's responsibilities and pairs instead:
+one more E-step of work, the same result.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -29,6 +44,7 @@ KMEANS_MAX_ITERATIONS = 300
 KMEANS_TOLERANCE = 1e-4  # relative to the mean feature variance, as scikit-learn's KMeans
 NEGLIGIBLE_RESPONSIBILITY = 1e-25  # relative to n_k: left out of the covariance sums
 CHUNK_ELEMENTS = 1 << 22  # float64 elements per temporary block (32 MiB: cache-friendly)
+PAIR_BUDGET = 1 << 24  # candidate pairs an E-step keeps (384 MiB); beyond, the M-step recomputes them
 TRIANGLE_BLOCKS = 8  # column blocks of the triangular precision factors in the E-step
 
 
@@ -43,15 +59,37 @@ class MixtureStart:
 
 @dataclass(frozen=True)
 class MixtureFit:
-    """A fitted mixture and the posteriors p(component | x_i) of the samples it was fitted on."""
+    """A fitted mixture; the posteriors p(component | x_i) are computed on demand (scikit-learn's ``predict_proba``)."""
 
     weights: torch.Tensor  # [K]
     means: torch.Tensor  # [K, D]
     covariances: torch.Tensor  # [K, D, D]
-    posteriors: torch.Tensor  # [N, K]
+    precision_factors: torch.Tensor  # [K, D, D] upper-triangular R_k, Σ_k⁻¹ = R_k R_kᵀ
     lower_bound: float  # mean per-sample log-likelihood at the last iteration
     iterations: int
     converged: bool
+
+    def posterior_chunks(self, x: torch.Tensor) -> Iterator[tuple[slice, torch.Tensor]]:
+        """``(rows, posteriors [len(rows), K])`` for consecutive row chunks of ``x`` (one ~32 MiB block each)."""
+        for rows, _, resp in _responsibility_chunks(x.to(self.means), self.weights, self.means, self.precision_factors):
+            yield rows, resp
+
+    def posteriors(self, x: torch.Tensor) -> torch.Tensor:
+        """All posteriors [N, K] at once, for small data (large callers stream :meth:`posterior_chunks`)."""
+        return torch.cat([theta for _, theta in self.posterior_chunks(x)])
+
+
+_Pairs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (sample, component, r_ik) of some responsibilities
+
+
+@dataclass(frozen=True)
+class _Statistics:
+    """What the M-step needs from the responsibilities r_ik: Σ_i r_ik [K], Σ_i r_ik x_i [K, D], and ``pairs``,
+    which, given n_k, gives in batches the (sample, component, r_ik) with r_ik > NEGLIGIBLE_RESPONSIBILITY · n_k."""
+
+    resp_sums: torch.Tensor
+    weighted_sums: torch.Tensor
+    pairs: Callable[[torch.Tensor], Iterable[_Pairs]]
 
 
 def fit_gaussian_mixture(x: torch.Tensor, n_components: int | None = None, *, start: MixtureStart | None = None,
@@ -75,8 +113,7 @@ def fit_gaussian_mixture(x: torch.Tensor, n_components: int | None = None, *, st
             raise MetricInputError(f"need 1 <= n_components <= N = {x.shape[0]}, got {n_components}")
         generator = torch.Generator(device=x.device).manual_seed(seed)
         labels = kmeans(x, n_components, generator).labels
-        one_hot = torch.nn.functional.one_hot(labels, n_components).to(torch.float64)
-        weights, means, covariances = _estimate_parameters(x, one_hot, reg_covar)
+        weights, means, covariances = _estimate_parameters(x, _hard_statistics(x, labels, n_components), reg_covar)
         weights = weights / x.shape[0]
         factors = _precision_factors(covariances)
     else:
@@ -86,16 +123,13 @@ def fit_gaussian_mixture(x: torch.Tensor, n_components: int | None = None, *, st
     lower_bound, converged, iterations = -math.inf, False, 0
     for iterations in range(1, max_iter + 1):
         previous = lower_bound
-        mean_log_likelihood, log_resp = _e_step(x, weights, means, factors)
-        weights, means, covariances = _estimate_parameters(x, log_resp.exp(), reg_covar)
-        weights = weights / weights.sum()
+        mean_log_likelihood, weights, means, covariances = _em_step(x, weights, means, factors, reg_covar)
         factors = _precision_factors(covariances)
         lower_bound = float(mean_log_likelihood)
         if abs(lower_bound - previous) < tol:
             converged = True
             break
-    _, log_resp = _e_step(x, weights, means, factors)
-    return MixtureFit(weights, means, covariances, log_resp.exp(), lower_bound, iterations, converged)
+    return MixtureFit(weights, means, covariances, factors, lower_bound, iterations, converged)
 
 
 def _check_start(start: MixtureStart, d: int) -> None:
@@ -106,11 +140,82 @@ def _check_start(start: MixtureStart, d: int) -> None:
             f"{tuple(start.weights.shape)}, {tuple(start.means.shape)}, {tuple(start.precisions.shape)}")
 
 
-def _e_step(x, weights, means, factors) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean log-likelihood (scalar tensor) and log-responsibilities [N, K]."""
-    weighted = log_gaussian_densities(x, means, factors) + weights.log()
-    log_norm = torch.logsumexp(weighted, dim=1, keepdim=True)
-    return log_norm.mean(), weighted - log_norm
+def _row_chunks(n: int, k: int) -> list[slice]:
+    """Consecutive row slices of ``CHUNK_ELEMENTS // k`` rows (at least one): a [rows, k] block fits the budget."""
+    step = max(1, CHUNK_ELEMENTS // k)
+    return [slice(first, min(first + step, n)) for first in range(0, n, step)]
+
+
+def _em_step(x, weights, means, factors, reg_covar):
+    """One E-step and M-step: the mean log-likelihood before it, then the new weights, means and covariances."""
+    mean_log_likelihood, statistics = _e_step(x, weights, means, factors)
+    nk, means, covariances = _estimate_parameters(x, statistics, reg_covar)
+    return mean_log_likelihood, nk / nk.sum(), means, covariances
+
+
+def _e_step(x, weights, means, factors) -> tuple[torch.Tensor, _Statistics]:
+    """Mean log-likelihood (scalar tensor) and the M-step's statistics, accumulated over row chunks.
+
+    Each chunk's candidate pairs are kept (see the module notes); past ``PAIR_BUDGET`` of them they are
+    dropped and the M-step recomputes the chunks' responsibilities instead (one more E-step's work).
+    """
+    n, d = x.shape
+    k = means.shape[0]
+    log_likelihood, resp_sums, weighted_sums = x.new_zeros(()), x.new_zeros(k), x.new_zeros(k, d)
+    candidates: list[_Pairs] | None = []
+    for rows, log_norm, resp in _responsibility_chunks(x, weights, means, factors):
+        log_likelihood += log_norm.sum()
+        resp_sums += resp.sum(dim=0)
+        weighted_sums.addmm_(resp.T, x[rows])
+        if candidates is not None:
+            candidates.append(_pairs_above(resp, _component_mass(resp_sums), rows.start))
+            if sum(sample.numel() for sample, _, _ in candidates) > PAIR_BUDGET:
+                candidates = None
+    pairs = (partial(_recomputed_pairs, x, weights, means, factors) if candidates is None
+             else _stored_pairs(*(torch.cat(column) for column in zip(*candidates))))
+    return log_likelihood / n, _Statistics(resp_sums, weighted_sums, pairs)
+
+
+def _responsibility_chunks(x, weights, means, factors) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
+    """``(rows, log p(x_i) [n, 1], p(k | x_i) [n, K])`` for consecutive row chunks of ``x``."""
+    for rows in _row_chunks(x.shape[0], means.shape[0]):
+        weighted = log_gaussian_densities(x[rows], means, factors) + weights.log()
+        log_norm = torch.logsumexp(weighted, dim=1, keepdim=True)
+        yield rows, log_norm, weighted.sub_(log_norm).exp_()
+
+
+def _pairs_above(resp: torch.Tensor, mass: torch.Tensor, first_row: int) -> _Pairs:
+    """The (sample, component, r_ik) of a chunk with r_ik > NEGLIGIBLE_RESPONSIBILITY · ``mass``_k, sorted by
+    component, then sample."""
+    component, sample = (resp.T > NEGLIGIBLE_RESPONSIBILITY * mass[:, None]).nonzero(as_tuple=True)
+    return sample + first_row, component, resp[sample, component]
+
+
+def _recomputed_pairs(x, weights, means, factors, nk: torch.Tensor) -> Iterator[_Pairs]:
+    """``pairs`` of :class:`_Statistics` without kept candidates: each chunk's, from its responsibilities again."""
+    for rows, _, resp in _responsibility_chunks(x, weights, means, factors):
+        yield _pairs_above(resp, nk, rows.start)
+
+
+def _stored_pairs(sample: torch.Tensor, component: torch.Tensor, resp: torch.Tensor):
+    """``pairs`` of :class:`_Statistics` from kept candidates: those with r_ik > NEGLIGIBLE_RESPONSIBILITY · n_k."""
+    def pairs(nk: torch.Tensor) -> list[_Pairs]:
+        keep = resp > NEGLIGIBLE_RESPONSIBILITY * nk[component]
+        return [(sample[keep], component[keep], resp[keep])]
+    return pairs
+
+
+def _hard_statistics(x: torch.Tensor, labels: torch.Tensor, k: int) -> _Statistics:
+    """The statistics of one-hot responsibilities (hard labels, e.g. from k-means)."""
+    counts = torch.bincount(labels, minlength=k).to(x.dtype)
+    sums = x.new_zeros(k, x.shape[1]).index_add_(0, labels, x)
+    samples = torch.arange(x.shape[0], device=x.device)
+    return _Statistics(counts, sums, _stored_pairs(samples, labels, torch.ones_like(samples, dtype=x.dtype)))
+
+
+def _component_mass(resp_sums: torch.Tensor) -> torch.Tensor:
+    """n_k = Σ_i r_ik + 10·eps (scikit-learn's guard against empty components)."""
+    return resp_sums + 10 * torch.finfo(resp_sums.dtype).eps
 
 
 def log_gaussian_densities(x: torch.Tensor, means: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
@@ -139,30 +244,33 @@ def log_gaussian_densities(x: torch.Tensor, means: torch.Tensor, factors: torch.
     return -0.5 * (d * math.log(2 * math.pi) + squared) + log_det
 
 
-def _estimate_parameters(x: torch.Tensor, resp: torch.Tensor, reg_covar: float):
+def _estimate_parameters(x: torch.Tensor, statistics: _Statistics, reg_covar: float):
     """M-step: ``nk`` [K] (unnormalised weights), means [K, D], covariances [K, D, D] (+ reg_covar·I)."""
-    nk = resp.sum(dim=0) + 10 * torch.finfo(resp.dtype).eps
-    means = (resp.T @ x) / nk[:, None]
-    covariances = _weighted_scatter(x, resp, means, nk) / nk[:, None, None]
+    nk = _component_mass(statistics.resp_sums)
+    means = statistics.weighted_sums / nk[:, None]
+    scatter = x.new_zeros(means.shape + means.shape[-1:])
+    for pairs in statistics.pairs(nk):
+        _add_weighted_scatter(scatter, x, means, *pairs)
+    covariances = scatter / nk[:, None, None]
     covariances.diagonal(dim1=-2, dim2=-1).add_(reg_covar)
     return nk, means, covariances
 
 
-def _weighted_scatter(x: torch.Tensor, resp: torch.Tensor, means: torch.Tensor, nk: torch.Tensor) -> torch.Tensor:
-    """Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ [K, D, D] over the pairs with a non-negligible responsibility.
+def _add_weighted_scatter(scatter: torch.Tensor, x: torch.Tensor, means: torch.Tensor, sample: torch.Tensor,
+                          component: torch.Tensor, resp: torch.Tensor) -> None:
+    """Add Σ r_ik (x_i − μ_k)(x_i − μ_k)ᵀ over the (sample, component, r_ik) pairs to ``scatter`` [K, D, D].
 
-    The kept pairs of each component are packed into rows of a padded [K_b, width, D] block (components
+    The pairs of each component are packed into rows of a padded [K_b, width, D] block (components
     sorted by their pair count so that blocks pad little) and each block is one batched product.
     """
-    n, d = x.shape
+    d = x.shape[1]
     k = means.shape[0]
-    component, sample = (resp.T > NEGLIGIBLE_RESPONSIBILITY * nk[:, None]).nonzero(as_tuple=True)
-    weight = resp[sample, component].sqrt()
+    grouped = torch.argsort(component, stable=True)  # by component, each component's samples in their order
+    sample, component, weight = sample[grouped], component[grouped], resp[grouped].sqrt()
     counts = torch.bincount(component, minlength=k)
     offsets = counts.cumsum(0) - counts
     order = torch.argsort(counts)
     sorted_counts = counts[order].tolist()
-    scatter = torch.zeros(k, d, d, dtype=x.dtype, device=x.device)
     first = 0
     while first < k:
         last = _block_end(sorted_counts, first, budget=CHUNK_ELEMENTS // d)
@@ -173,9 +281,8 @@ def _weighted_scatter(x: torch.Tensor, resp: torch.Tensor, means: torch.Tensor, 
         pair = torch.where(valid, offsets[members, None] + position, 0)
         if width:
             rows = weight[pair].mul(valid)[..., None] * (x[sample[pair]] - means[members, None, :])
-            scatter[members] = rows.mT @ rows
+            scatter[members] += rows.mT @ rows
         first = last
-    return scatter
 
 
 def _block_end(sorted_counts: list[int], first: int, budget: int) -> int:
@@ -236,29 +343,36 @@ def kmeans(x: torch.Tensor, n_clusters: int, generator: torch.Generator, *,
 
 def kmeans_plusplus(x: torch.Tensor, n_clusters: int, generator: torch.Generator) -> torch.Tensor:
     """Greedy k-means++ seeds [K, D] (Arthur & Vassilvitskii 2007; 2 + ⌊ln K⌋ candidates per step, the one
-    lowering the potential most is kept, as scikit-learn's ``kmeans_plusplus``)."""
+    lowering the potential most is kept, as scikit-learn's ``kmeans_plusplus``). A step allocates only
+    [candidates, N] blocks: no per-step [N, D] temporary or small long-lived tensor that would fragment the heap."""
     n = x.shape[0]
     trials = 2 + int(math.log(n_clusters))
-    first = torch.randint(n, (1,), generator=generator, device=x.device)
-    chosen = [first]
-    closest = _squared_distances(x[first], x)[0]  # [N]: squared distance to the nearest seed so far
-    for _ in range(1, n_clusters):
+    norms = x.square().sum(dim=1)
+    chosen = torch.empty(n_clusters, dtype=torch.long, device=x.device)
+    chosen[:1] = torch.randint(n, (1,), generator=generator, device=x.device)
+    closest = _squared_distances(x[chosen[:1]], x, norms)[0]  # [N]: squared distance to the nearest seed so far
+    for step in range(1, n_clusters):
         draws = torch.rand(trials, generator=generator, device=x.device, dtype=x.dtype) * closest.sum()
         candidates = torch.searchsorted(closest.cumsum(0), draws).clamp_max(n - 1)
-        improved = torch.minimum(closest, _squared_distances(x[candidates], x))
+        improved = torch.minimum(closest, _squared_distances(x[candidates], x, norms))
         best = improved.sum(dim=1).argmin()
         closest = improved[best]
-        chosen.append(candidates[best, None])
-    return x[torch.cat(chosen)]
+        chosen[step] = candidates[best]
+    return x[chosen]
 
 
-def _squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """‖a_i − b_j‖² [len(a), len(b)] by one product, clamped at 0."""
-    return (a.square().sum(1)[:, None] - 2 * a @ b.T + b.square().sum(1)[None, :]).clamp_min_(0)
+def _squared_distances(a: torch.Tensor, b: torch.Tensor, b_norms: torch.Tensor) -> torch.Tensor:
+    """‖a_i − b_j‖² [len(a), len(b)] by one product, clamped at 0; ``b_norms`` holds ‖b_j‖²."""
+    return (a.square().sum(1)[:, None] - 2 * a @ b.T + b_norms[None, :]).clamp_min_(0)
 
 
 def _nearest_centers(x: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    distances, labels = _squared_distances(x, centers).min(dim=1)
+    """Label [N] and squared distance [N] of each sample's nearest centre, over row chunks."""
+    labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    distances = torch.empty_like(x[:, 0])
+    norms = centers.square().sum(dim=1)
+    for rows in _row_chunks(x.shape[0], centers.shape[0]):
+        distances[rows], labels[rows] = _squared_distances(x[rows], centers, norms).min(dim=1)
     return labels, distances
 
 

@@ -1,9 +1,12 @@
 """The LEEP score from a probability matrix θ and target labels (Nguyen et al., ICML 2020).
 
-Shared by LEEP (θ = the source model's softmax) and N-LEEP (θ = Gaussian-mixture posteriors).
+Shared by LEEP (θ = the source model's softmax) and N-LEEP (θ = Gaussian-mixture posteriors, streamed in
+row chunks by :func:`leep_from_chunks` so that the [N, K] matrix never exists at once).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -24,14 +27,37 @@ def leep_from_probabilities(theta: torch.Tensor, labels: torch.Tensor, num_class
     >>> float(leep_from_probabilities(theta, torch.tensor([0, 1]), 2))
     0.0
     """
+    return leep_from_chunks(lambda: [(theta, labels)], num_classes)
+
+
+def leep_from_chunks(chunks: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+                     num_classes: int) -> torch.Tensor:
+    """LEEP (as :func:`leep_from_probabilities`) from row chunks ``(θ rows [n, K], their labels [n])``.
+
+    Two passes: ``chunks()`` is called twice and must give the same chunks both times; the first sums
+    P(y, z) [C, K], the second log Σ_z P(y_i | z) θ_iz. Memory: one chunk and [C, K].
+    """
+    joint, n = None, 0
+    for theta, labels in chunks():
+        theta = _checked(theta, labels)
+        if joint is None:
+            joint = theta.new_zeros(num_classes, theta.shape[1])
+        joint.index_add_(0, labels, theta)  # N · P(y, z): the 1/N cancels in P(y | z)
+        n += theta.shape[0]
+    if n == 0:
+        raise MetricInputError("θ has no rows")
+    marginal = joint.sum(dim=0, keepdim=True)  # N · P(z), [1, K]
+    conditional = torch.where(marginal > 0, joint / torch.where(marginal > 0, marginal, 1.0), 0.0)
+    log_expected = sum((theta.to(torch.float64) * conditional[labels]).sum(dim=1).log().sum()  # Σ_z P(y_i | z) θ_iz
+                       for theta, labels in chunks())
+    return log_expected / n
+
+
+def _checked(theta: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """θ as float64, after checking its shape against the labels and that its rows are distributions."""
     theta = theta.to(torch.float64)
     if theta.ndim != 2 or labels.shape != (theta.shape[0],):
         raise MetricInputError(f"θ must be [N, K] and labels [N]; got {tuple(theta.shape)} and {tuple(labels.shape)}")
     if bool((theta < 0).any()) or not bool((theta.sum(dim=1) > 0).all()):
         raise MetricInputError("every row of θ must be a non-negative distribution with positive mass")
-    one_hot = torch.nn.functional.one_hot(labels, num_classes).to(torch.float64)
-    joint = one_hot.T @ theta / theta.shape[0]  # P(y, z), [C, K]
-    marginal = joint.sum(dim=0, keepdim=True)  # P(z), [1, K]
-    conditional = torch.where(marginal > 0, joint / torch.where(marginal > 0, marginal, 1.0), 0.0)
-    expected = (theta * conditional[labels]).sum(dim=1)  # Σ_z P(y_i | z) θ_iz, [N]
-    return expected.log().mean()
+    return theta

@@ -6,10 +6,12 @@ import statistics
 import warnings
 from dataclasses import dataclass
 
+import torch
+
 from transfer_core.metrics.errors import MetricInputError, TransferabilityWarning
-from transfer_core.metrics.gmm import fit_gaussian_mixture
+from transfer_core.metrics.gmm import MixtureFit, fit_gaussian_mixture
 from transfer_core.metrics.inputs import require_classes
-from transfer_core.metrics.leep_core import leep_from_probabilities
+from transfer_core.metrics.leep_core import leep_from_chunks
 from transfer_core.metrics.prepared import prepare
 from transfer_core.metrics.registry import CLASSIFICATION, register
 
@@ -43,7 +45,7 @@ def nleep_details(features, labels=None, *, seed: int = 0, seeds: int = 1, devic
     scores, iterations, converged = [], [], []
     for one_seed in seed_list:  # one fit at a time: each holds K covariance matrices
         fit = fit_gaussian_mixture(reduced, components, seed=one_seed)
-        scores.append(float(leep_from_probabilities(fit.posteriors, data.labels, data.num_classes)))
+        scores.append(_streamed_leep(fit, reduced, data.labels, data.num_classes))
         iterations.append(fit.iterations)
         converged.append(fit.converged)
     if not all(converged):
@@ -51,6 +53,13 @@ def nleep_details(features, labels=None, *, seed: int = 0, seeds: int = 1, devic
                       TransferabilityWarning, stacklevel=2)
     return NleepDetails(statistics.fmean(scores), scores, seed_list, iterations, converged, components,
                         reduced.shape[1])
+
+
+def _streamed_leep(fit: MixtureFit, x: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """LEEP with θ = the mixture's posteriors, computed chunk by chunk in each of LEEP's two passes (the
+    [N, K] posteriors never exist at once: 2 GB at N = 50 000, K = 5 000)."""
+    return float(leep_from_chunks(lambda: ((theta, labels[rows]) for rows, theta in fit.posterior_chunks(x)),
+                                  num_classes))
 
 
 def _component_count(num_classes: int, n: int) -> int:
