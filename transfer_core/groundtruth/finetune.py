@@ -215,9 +215,13 @@ class _Run:
             return
         self.tracker.report(f"{self.model.model_id}: computing the frozen layers once for every image")
         used = np.concatenate([self.splits[name] for name in ("train", "val", "test")])
-        reference = self.model.extractor.to(self.device).eval()
-        frontier = frontier_of(split, (inputs[0] for inputs, _ in self._loader(used, drop_last=False)),
-                               self.device, self.precision, reference)
+        extractor = self.model.extractor  # the prefix shares its modules: it goes back where the caller had it
+        home = next(iter([*extractor.parameters(), *extractor.buffers()]), torch.empty(0)).device
+        try:
+            frontier = frontier_of(split, (inputs[0] for inputs, _ in self._loader(used, drop_last=False)),
+                                   self.device, self.precision, extractor.to(self.device).eval())
+        finally:
+            extractor.to(home)
         if frontier is not None:
             self.examples = _Examples(_Rows(frontier, used, self.dataset.size), self.targets)
             self.trunk = split.suffix
