@@ -87,3 +87,21 @@ def test_bad_and_degenerate_inputs_give_clear_errors():
         leep(theta, device="cpu")
     with pytest.raises(MetricInputError, match="non-negative"):
         leep(theta - 0.5, np.arange(10) % 2, device="cpu")
+
+
+def test_rows_whose_floating_point_sum_is_an_ulp_above_one_still_score_at_most_zero():
+    # LEEP = mean log Σ_z P(y | z) θ_iz ≤ log Σ_z θ_iz = 0. With one class every P(y | z) is exactly 1, so each
+    # term is the log of a row sum; keep rows that sum above 1 in every order of addition, so that whichever
+    # order a CPU's kernel adds them in, an unclamped log would come out an ulp above 0.
+    from transfer_core.metrics.leep_core import leep_from_probabilities
+    import torch
+
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0.1, 1.0, size=(20_000, 3))
+    rows = raw / raw.sum(axis=1, keepdims=True)  # distributions, as the inputs are renormalised
+    a, b, c = rows.T
+    above = ((a + b) + c > 1) & (a + (b + c) > 1) & ((a + c) + b > 1)
+    theta = torch.from_numpy(rows[above])
+    assert theta.shape[0] > 100
+    score = float(leep_from_probabilities(theta, torch.zeros(theta.shape[0], dtype=torch.int64), 1))
+    assert -1e-15 <= score <= 0

@@ -48,9 +48,18 @@ def leep_from_chunks(chunks: Callable[[], Iterable[tuple[torch.Tensor, torch.Ten
         raise MetricInputError("θ has no rows")
     marginal = joint.sum(dim=0, keepdim=True)  # N · P(z), [1, K]
     conditional = torch.where(marginal > 0, joint / torch.where(marginal > 0, marginal, 1.0), 0.0)
-    log_expected = sum((theta.to(torch.float64) * conditional[labels]).sum(dim=1).log().sum()  # Σ_z P(y_i | z) θ_iz
-                       for theta, labels in chunks())
+    log_expected = sum(_log_expected(theta, conditional[labels]).sum() for theta, labels in chunks())
     return log_expected / n
+
+
+def _log_expected(theta: torch.Tensor, conditional_rows: torch.Tensor) -> torch.Tensor:
+    """log Σ_z P(y_i | z) θ_iz per row, clamped at 0 where the math puts its maximum.
+
+    Each P(y | z) ≤ 1 and each row of θ sums to 1, so the sum is at most 1; in floating point it can come out
+    an ulp above 1 (e.g. 7e-18 above 0 after the log on some CPUs' kernels), which would make a perfectly
+    separating θ score above LEEP's maximum of 0.
+    """
+    return (theta.to(torch.float64) * conditional_rows).sum(dim=1).log().clamp(max=0.0)
 
 
 def _checked(theta: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -96,8 +96,9 @@ def nleep(features, labels=None, *, seed: int = 0, seeds: int = 1, device="auto"
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> labels = np.repeat([0, 1, 2], 40)
-    >>> features = rng.normal(size=(120, 6)) + 20 * np.eye(6)[labels]
-    >>> round(nleep(features, labels), 6)
-    0.0
+    >>> separated = rng.normal(size=(120, 6)) + 20 * np.eye(6)[labels]
+    >>> overlapping = rng.normal(size=(120, 6)) + 2 * np.eye(6)[labels]
+    >>> print(f"{abs(nleep(separated, labels)):.4f} {nleep(overlapping, labels):.3f}")  # 0 is the maximum
+    0.0000 -0.486
     """
     return nleep_details(features, labels, seed=seed, seeds=seeds, device=device).score
