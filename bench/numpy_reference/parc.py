@@ -1,5 +1,5 @@
 """PARC with NumPy / SciPy / scikit-learn (Bolya et al., NeurIPS 2021): the rules of
-``transfer_core.metrics.parc`` (exact PCA to 32 dims with scikit-learn's u-based sign, components with
+``transfer_core.metrics.parc`` (exact PCA to 32 dims with scikit-learn's component-based sign, components with
 numerically zero variance dropped, constant rows left out, class-stratified subsample above ``budget``).
 
 Unlike dbolya/parc, the label dissimilarities are rounded before ranking (see ``parc``): the reference's
@@ -38,7 +38,7 @@ def parc(features: np.ndarray, labels: np.ndarray, budget: int = 5000, seed: int
     num_classes = y.max() + 1
     centred = features - features.mean(axis=0)
     u, s, vt = np.linalg.svd(centred, full_matrices=False)
-    u, _ = svd_flip(u, vt, u_based_decision=True)
+    u, _ = svd_flip(u, vt, u_based_decision=False)
     dim = min(PCA_DIM, s.shape[0])
     scores = u[:, :dim] * s[:dim]
     if y.shape[0] > budget:

@@ -101,13 +101,16 @@ def stratified_subsample(labels: torch.Tensor, num_classes: int, size: int, seed
     return by_class[position_in_class < take[class_of]].sort().values.to(labels.device)
 
 
-def signed_components(scores: torch.Tensor) -> torch.Tensor:
-    """PCA scores with each component's sign fixed so that its largest-magnitude entry is positive.
+def signed_components(centred: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """PCA scores with each component's sign fixed as scikit-learn's PCA fixes it (since 1.5, exact and
+    randomized alike: ``svd_flip(u_based_decision=False)``): the largest-magnitude loading is positive.
 
-    Row correlations change when a component flips sign, so PARC needs a fixed convention; this is the
-    one of scikit-learn's ``svd_flip(u_based_decision=True)``, which the reference's randomized PCA used.
+    Row correlations change when a component flips sign, so PARC needs the recipe's convention. The loadings
+    of component k (row k of Vᵀ) are ``centredᵀ · scores_k / s_k²``; the positive factor 1/s_k² changes
+    neither their signs nor which one is largest, so it is left out.
     """
-    largest = scores.gather(0, scores.abs().argmax(dim=0, keepdim=True))
+    loadings = centred.T @ scores
+    largest = loadings.gather(0, loadings.abs().argmax(dim=0, keepdim=True))
     return scores * torch.where(largest < 0, -1.0, 1.0).to(scores.dtype)
 
 
@@ -130,13 +133,18 @@ def parc(features, labels=None, *, budget: int = 5000, seed: int = 0, device="au
 
     Bolya et al. (NeurIPS 2021), as in dbolya/parc ``methods.py`` (``PARC.get_parc_correlation``): features
     go to 32 principal components, are standardised per column, RDM_F = 1 − corrcoef of the rows and
-    RDM_Y = 1 − corrcoef of the one-hot label rows; ties in the Spearman ranks get average ranks.
+    RDM_Y = 1 − corrcoef of the one-hot label rows; ties in the Spearman ranks get average ranks. It equals
+    that recipe run with scikit-learn's exact PCA (``PCA(32, svd_solver="full")`` → ``StandardScaler``, its
+    sign convention included, see :func:`signed_components`) and RDM_Y in exact values (see
+    :func:`label_distances`) up to rounding. The sign convention follows the feature axes, so, like the
+    recipe, the score is invariant to permuting or translating the feature columns but not to rotating them.
     Deliberate differences (metrics-spec.md): exact PCA (the reference's is randomized, so scores agree
-    to a few per cent) with the sign convention the reference's scikit-learn applied, capped at
-    min(N, D) components; components with numerically zero variance (e.g. the last one when N ≤ 32) are
-    dropped instead of standardising rounding noise. O(N²) memory (about 70 bytes per sample pair at the
-    peak, ≈ 0.9 GB at the default budget): above ``budget`` samples a class-stratified subsample seeded by
-    ``seed`` is scored (with a warning); the PCA is of all samples and the standardisation of the subsample. Samples whose standardised row is constant have no correlation
+    to a few per cent), capped at min(N, D) components; components with numerically zero variance (when the
+    centred features have rank < 32, e.g. N ≤ 32) are dropped. There the recipe is ill-defined: its
+    StandardScaler blows the rounding noise of those components up to unit variance. O(N²) memory (about
+    70 bytes per sample pair at the peak, ≈ 0.9 GB at the default budget): above ``budget`` samples a
+    class-stratified subsample seeded by ``seed`` is scored (with a warning); the PCA is of all samples and
+    the standardisation of the subsample. Samples whose standardised row is constant have no correlation
     and are left out (with a warning).
 
     >>> import numpy as np
@@ -151,7 +159,7 @@ def parc(features, labels=None, *, budget: int = 5000, seed: int = 0, device="au
     require_classes(data.num_classes, "PARC")
     if budget < 3:
         raise MetricInputError(f"parc.budget must be at least 3 samples, got {budget}")
-    scores, labels = signed_components(data.pca(dim=PCA_DIM)), data.labels
+    scores, labels = signed_components(data.centered, data.pca(dim=PCA_DIM)), data.labels
     if data.n > budget:
         chosen = stratified_subsample(labels, data.num_classes, budget, seed)
         scores, labels = scores[chosen], labels[chosen]
