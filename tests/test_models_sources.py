@@ -1,5 +1,7 @@
 """timm / torchvision / file / onnx sources and the registry: real round trips, refusals and offline messages."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -61,17 +63,60 @@ class Payload:
     """Any class: unpickling it would import and run code."""
 
 
-def test_a_pickle_with_arbitrary_objects_is_refused(tmp_path):
+class CreatesFile:
+    """Unpickling this calls ``open(marker, "w")``: a malicious checkpoint that leaves a trace when it runs."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_never_run(tmp_path):
+    control, marker = tmp_path / "control-ran", tmp_path / "payload-ran"
+    torch.save({"weights": torch.zeros(2), "payload": CreatesFile(control)}, tmp_path / "control.pth")
+    torch.load(tmp_path / "control.pth", weights_only=False)  # the payload is real: a plain load runs it
+    assert control.exists()
     path = tmp_path / "model.pth"
-    torch.save({"state_dict": timm_model().state_dict(), "extra": Payload()}, path)
-    with pytest.raises(ModelLoadError, match="refused.*state_dict"):
+    torch.save({"state_dict": timm_model().state_dict(), "payload": CreatesFile(marker)}, path)
+    with pytest.raises(ModelLoadError) as raised:
         load_model(f"file:{path}?arch={TINY_TIMM}")
+    assert not marker.exists()
+    message = str(raised.value)
+    assert re.match(rf"refused {re.escape(str(path))}: it is a pickle that would run code \(it references "
+                    r"(io\.)?open\)", message)  # the builtin open pickles as io.open
+    assert "plain tensors" in message and "state_dict()" in message and "weights_only" not in message
 
 
-def test_a_whole_pickled_module_is_refused(tmp_path):
-    path = tmp_path / "module.pt"
-    torch.save(nn.Linear(2, 2), path)
-    with pytest.raises(ModelLoadError, match="refused"):
+@pytest.mark.parametrize("payload, refused", [
+    (lambda: {"extra": Payload()}, "test_models_sources.Payload"),
+    (lambda: nn.Linear(2, 2), "torch.nn.modules.linear.Linear"),
+])
+def test_a_pickle_of_objects_names_the_refused_global(tmp_path, payload, refused):
+    path = tmp_path / "model.pt"
+    torch.save(payload(), path)
+    with pytest.raises(ModelLoadError, match=rf"would run code \(it references \S*{re.escape(refused)}\)") as raised:
+        load_model(f"file:{path}?arch={TINY_TIMM}")
+    assert "weights_only" not in str(raised.value)
+
+
+def test_a_damaged_pth_is_a_clear_error_without_torch_advice(tmp_path):
+    path = tmp_path / "weights.pth"
+    path.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ModelLoadError, match="cannot read .*weights.pth.*Unsupported operand") as raised:
+        load_model(f"file:{path}?arch={TINY_TIMM}")
+    assert "weights_only" not in str(raised.value)
+
+
+def test_integer_values_for_float_weights_are_refused(tmp_path):
+    state = timm_model().state_dict()
+    key = next(name for name, tensor in state.items() if tensor.is_floating_point())
+    state[key] = torch.ones_like(state[key], dtype=torch.int64)
+    path = tmp_path / "weights.pth"
+    torch.save(state, path)
+    with pytest.raises(ModelLoadError, match=f"tensor '{re.escape(key)}' holds torch.int64 values where the model "
+                                             "expects torch.float32 weights"):
         load_model(f"file:{path}?arch={TINY_TIMM}")
 
 

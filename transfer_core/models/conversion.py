@@ -1,7 +1,7 @@
 """Weight-conversion helpers shared by the adapters: strict mapping by tensor order + shape, Keras layouts, BN eps.
 
-Every mapping is strict: each target tensor receives exactly one source tensor of the same shape and every source
-tensor is used, otherwise a ``ModelLoadError`` names the first mismatch.
+Every mapping is strict: each target tensor receives exactly one source tensor of the same shape (and floating values
+for a floating target) and every source tensor is used, otherwise a ``ModelLoadError`` names the first mismatch.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def load_by_order(
                 f"{what}: tensor {source_name!r} {tuple(np.shape(array))} does not fit {target_name!r} "
                 f"{tuple(target.shape)}; the checkpoint does not match this architecture"
             )
+        _check_dtype(source_name, converted, target, what)
         state[target_name] = converted.to(target.dtype)
     load_by_name(module, state, what=what)
 
@@ -89,7 +90,16 @@ def load_by_name(module: nn.Module, state: dict[str, torch.Tensor], *, what: str
     wrong = [name for name, tensor in state.items() if tensor.shape != current[name].shape]
     if wrong:
         raise ModelLoadError(f"{what}: shape mismatch for {wrong[:5]}; the checkpoint does not match this architecture")
+    for name, tensor in state.items():
+        _check_dtype(name, tensor, current[name], what)
     module.load_state_dict(state, strict=False)
+
+
+def _check_dtype(name: str, tensor: torch.Tensor, target: torch.Tensor, what: str) -> None:
+    """A floating parameter or buffer takes only floating values (an integer tensor would be cast silently)."""
+    if target.is_floating_point() and not tensor.is_floating_point():
+        raise ModelLoadError(f"{what}: tensor {name!r} holds {tensor.dtype} values where the model expects "
+                             f"{target.dtype} weights; the checkpoint is damaged or not a weights file")
 
 
 def set_batchnorm_eps(module: nn.Module, eps: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -11,6 +12,10 @@ from transfer_core.models.conversion import strip_prefix
 from transfer_core.models.errors import ModelLoadError
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
+SAVE_HINT = ("Save just the weights with `safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')` "
+             "or `torch.save(model.state_dict(), 'weights.pth')`, and load that")
+# what a damaged file makes torch.load raise besides UnpicklingError (found by corrupting real checkpoints)
+_DAMAGED = (RuntimeError, OSError, EOFError, ValueError, IndexError, KeyError)
 
 
 def _unwrap(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
@@ -28,10 +33,21 @@ def _unwrap(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
     return strip_prefix(checkpoint, ("module.",))
 
 
-def _reason(error: Exception) -> str:
-    """The informative line of torch's long weights-only message (e.g. ``Unsupported global: GLOBAL x.Y``)."""
+def _unpickling_error(path: Path, error: pickle.UnpicklingError) -> ModelLoadError:
+    """Torch's weights-only refusal in plain words: which global the pickle would have imported, if it names one."""
+    refused = re.search(r"GLOBAL (\S+)", str(error))
+    if refused:
+        return ModelLoadError(f"refused {path}: it is a pickle that would run code (it references "
+                              f"{refused.group(1)}); Transfer Scout only loads plain tensors. {SAVE_HINT}")
+    return ModelLoadError(f"cannot read {path}: it is not a checkpoint of plain tensors or it is damaged "
+                          f"({_detail(error)}). {SAVE_HINT}")
+
+
+def _detail(error: pickle.UnpicklingError) -> str:
+    """The weights-only reader's own reason, without torch's advice to switch the check off."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return next((line for line in lines if "Unsupported" in line), lines[0] if lines else type(error).__name__)
+    reasons = [line for line in lines if "weights_only" not in line]
+    return reasons[-1] if reasons else "unsupported pickle content"
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -50,12 +66,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise ModelLoadError(
-            f"refused to load {path}: it is a pickle that needs more than tensors (weights_only=True rejected it: "
-            f"{_reason(error)}). Arbitrary pickles can run code, so they are never loaded. If you trust "
-            "the file, re-save just the weights with `torch.save(model.state_dict(), 'weights.pth')` or as "
-            ".safetensors, and load that"
-        ) from error
-    except (RuntimeError, OSError, EOFError) as error:
+        raise _unpickling_error(path, error) from None
+    except _DAMAGED as error:
         raise ModelLoadError(f"cannot read {path} as a PyTorch checkpoint ({error}); is the file complete?") from error
     return _unwrap(checkpoint, path)
