@@ -23,7 +23,8 @@ class ImageDataset:
 
     ``load(i)`` returns image ``i`` as a PIL image (any mode; extraction converts it). Exactly one of ``labels``
     ([N], strings or ints) and ``targets`` ([N] or [N, K] floats) is set. ``fingerprint`` changes whenever the images,
-    their order or their labels change, and is stable otherwise (the feature store keys on it).
+    their order or their labels change, and is stable otherwise (the feature store keys on it). ``notes`` are
+    sentences to show the user once (e.g. how 16-bit images are mapped to the models' input range).
     """
 
     dataset_id: str
@@ -36,6 +37,7 @@ class ImageDataset:
     item_names: Sequence[str] = ()
     skipped: list[SkippedFile] = field(default_factory=list)
     description: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.size

@@ -27,7 +27,8 @@ class Catalogue:
     """A source's full item list (labels or targets, never both), its identity and the files it passed over.
 
     ``hint`` tells a user how the source should be laid out (used in error messages); ``default_limit`` is the
-    subsample size used when the caller gives none (bundled demos that are larger than a quick run needs).
+    subsample size used when the caller gives none (bundled demos that are larger than a quick run needs);
+    ``notes`` are what a user should be told once about how the images are read.
     """
 
     name: str
@@ -40,6 +41,7 @@ class Catalogue:
     skipped: list[SkippedFile] = field(default_factory=list)
     hint: str = ""
     default_limit: int | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def to_dataset(catalogue: Catalogue, dataset_id: str, limit: int | None, seed: i
         item_names=[catalogue.item_names[i] for i in chosen],
         skipped=list(catalogue.skipped),
         description=catalogue.description,
+        notes=list(catalogue.notes),
     )
 
 
