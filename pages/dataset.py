@@ -90,6 +90,8 @@ if dataset.skipped:
         st.dataframe([{"file": item.path, "why": item.reason} for item in dataset.skipped], hide_index=True,
                      key="dataset_skipped_table")
 
+for note in dataset.notes:
+    st.info(note)
 if dataset.labels is None:
     st.info(f"Regression targets ({dataset.targets.shape[1] if dataset.targets.ndim == 2 else 1} per image): "
             "class-based metrics, projections and rank intervals are not available; LogME and DISCO still rank.")

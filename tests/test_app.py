@@ -181,6 +181,23 @@ def test_choosing_a_bundled_dataset_switches_to_it_with_counts_and_previews(tiny
     assert len(app.get("image")) == 10  # one preview row per class
 
 
+def test_a_16_bit_dataset_says_once_how_its_intensities_are_mapped(tiny_defaults, tmp_path):
+    for label, level in (("dim", 1000), ("bright", 3000)):
+        (tmp_path / label).mkdir()
+        for index in range(2):
+            pixels = np.full((8, 8), level + 100 * index, dtype=np.uint16)
+            Image.fromarray(pixels).save(tmp_path / label / f"{index}.png")
+    app = fresh_app(tiny_defaults)
+    app.switch_page(shared.PAGE_DATASET).run()
+    app.button_group(key="dataset_source").set_value("path").run()
+    app.text_input(key="dataset_path").input(str(tmp_path))
+    app.button(key="dataset_path_use").click().run()
+    assert not app.exception and not app.error
+    notes = [info.value for info in app.info if "16-bit" in info.value]
+    assert len(notes) == 1 and notes[0].startswith("4 images are 16-bit: their intensities are mapped linearly from "
+                                                   "[1000, 3100]")
+
+
 def png(shade: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16), (shade, 255 - shade, 90)).save(buffer, format="PNG")
