@@ -23,11 +23,13 @@ from transfer_core.metrics.disco import DEFAULT_GROUPS, DiscoComponents, disco_c
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError, TransferabilityWarning
 from transfer_core.metrics.inputs import require_classes
 from transfer_core.metrics.lda import adaptive_shrinkage, shrink, within_class_scatter
+from transfer_core.metrics.options import PCA_DIM, Option
 from transfer_core.metrics.prepared import Prepared, prepare, spectrum_of
 
 DEFAULT_MAX_POINTS = 3000
 DEFAULT_FISHER_PCA_DIM = 64
 UMAP_PCA_DIM = 50
+SHRINKAGE = Option(float, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -130,9 +132,7 @@ def fisher_axes(x: torch.Tensor, labels: torch.Tensor, num_classes: int, dims: i
     if not bool(torch.trace(within) > 0):
         raise DegenerateInputError("the Fisher projection needs within-class spread: every class is a single "
                                    "repeated point")
-    shrinkage = adaptive_shrinkage(within) if shrinkage is None else float(shrinkage)
-    if not 0.0 <= shrinkage <= 1.0:
-        raise MetricInputError(f"shrinkage must lie in [0, 1], got {shrinkage}")
+    shrinkage = adaptive_shrinkage(within) if shrinkage is None else SHRINKAGE.check("shrinkage", shrinkage)
     ratios, vectors = _generalised_eigen(between, shrink(within, shrinkage))
     discriminants = min(dims, num_classes - 1)
     explained = ratios[:discriminants] / ratios.sum().clamp_min(torch.finfo(x.dtype).tiny)
@@ -151,11 +151,8 @@ def fisher_axes(x: torch.Tensor, labels: torch.Tensor, num_classes: int, dims: i
 
 def _fisher_input(data: Prepared, pca_dim: int | None) -> torch.Tensor:
     """Centred features, or their leading ``pca_dim`` principal-component coordinates."""
-    if pca_dim is None:
-        return data.centered
-    if int(pca_dim) < 1:
-        raise MetricInputError(f"pca_dim must be a positive integer or None, got {pca_dim}")
-    return data.pca(dim=int(pca_dim))
+    pca_dim = PCA_DIM.check("pca_dim", pca_dim)
+    return data.centered if pca_dim is None else data.pca(dim=pca_dim)
 
 
 def fisher_projection(features, labels, dims: int = 2, *, max_points: int = DEFAULT_MAX_POINTS, seed: int = 0,

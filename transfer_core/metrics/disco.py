@@ -17,8 +17,9 @@ import torch
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError, TransferabilityWarning
 from transfer_core.metrics.inputs import require_classes
 from transfer_core.metrics.lda import fit_shrinkage_lda
+from transfer_core.metrics.options import MAX_COMPONENTS, Option
 from transfer_core.metrics.prepared import Spectrum, prepare
-from transfer_core.metrics.registry import CLASSIFICATION, REGRESSION, register
+from transfer_core.metrics.registry import CLASSIFICATION, REGRESSION, check_options, register
 
 DEFAULT_GROUPS = 8
 
@@ -112,15 +113,14 @@ def disco_components(features, labels=None, *, targets=None, groups: int = DEFAU
     data.require("features")
     if data.labels is None and data.targets is None:
         raise MetricInputError("DISCO needs labels (classification) or targets (regression)")
-    if int(groups) < 1:
-        raise MetricInputError(f"disco.groups must be a positive integer, got {groups}")
+    groups = check_options("disco", groups=groups)["groups"]
     if data.labels is not None:
         require_classes(data.num_classes, "DISCO")
     coordinates, values = spectral_coordinates(data.centered_spectrum)
-    if int(groups) > values.numel():
+    if groups > values.numel():
         warnings.warn(f"DISCO has only {values.numel()} spectral components: using {values.numel()} groups "
                       f"instead of {groups}", TransferabilityWarning, stacklevel=2)
-    ranges = group_ranges(values.numel(), min(int(groups), values.numel()))
+    ranges = group_ranges(values.numel(), min(groups, values.numel()))
     ratios = torch.stack([values[start:stop].sum() for start, stop in ranges]) / values.sum()
     blocks = [coordinates[:, start:stop][:, values[start:stop] > 0] for start, stop in ranges]
     if data.labels is not None:
@@ -136,7 +136,7 @@ def disco_components(features, labels=None, *, targets=None, groups: int = DEFAU
                   "separates the classes or predicts the targets, weighted by the band's share of the spectrum.",
           citation="Zhang et al., Assessing Pre-trained Models for Transfer Learning through Distribution of "
                    "Spectral Components, AAAI 2025 (arXiv 2412.19085)",
-          options={"groups": int})
+          options={"groups": Option(int, 1, MAX_COMPONENTS)})
 def disco(features, labels=None, *, targets=None, groups: int = DEFAULT_GROUPS, device="auto") -> float:
     """DISCO score (higher is better): Σ_g S_ratio^g · S_g over spectral groups; see :func:`disco_components`
     for the definition and the group choice. Classification scores lie in [0, 1]; regression scores are

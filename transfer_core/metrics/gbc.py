@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from transfer_core.metrics.errors import MetricInputError
-from transfer_core.metrics.inputs import require_classes
+from transfer_core.metrics.inputs import require_classes, warn_single_image_classes
+from transfer_core.metrics.options import Option
 from transfer_core.metrics.prepared import prepare
-from transfer_core.metrics.registry import CLASSIFICATION, register
+from transfer_core.metrics.registry import CLASSIFICATION, check_options, register
 
 PCA_DIM = 64
 VARIANCE_FLOOR = 1e-4
@@ -57,7 +57,7 @@ def _diagonal_terms(means: torch.Tensor, variances: torch.Tensor) -> tuple[torch
           meaning="How little the target classes overlap when each is modelled as a Gaussian "
                   "(minus the summed Bhattacharyya coefficients; closer to 0 is better).",
           citation="Pándy et al., Transferability Estimation using Bhattacharyya Class Separability, CVPR 2022",
-          options={"gaussian": str})
+          options={"gaussian": Option(str, choices=GAUSSIAN_KINDS)})
 def gbc(features, labels=None, *, gaussian: str = "spherical", device="auto") -> float:
     """GBC = −Σ over ordered class pairs c1 ≠ c2 of exp(−BD(c1, c2)), at most 0, higher is better.
 
@@ -72,11 +72,13 @@ def gbc(features, labels=None, *, gaussian: str = "spherical", device="auto") ->
     >>> round(gbc(np.array([0.0, 2.0, 5.0, 9.0]), labels, device="cpu"), 6)  # 2 · exp(−1.8) / √1.25
     -0.295696
     """
+    gaussian = check_options("gbc", gaussian=gaussian)["gaussian"]
     data = prepare(features, labels, device=device)
     data.require("features", "labels")
     require_classes(data.num_classes, "GBC")
-    if gaussian not in GAUSSIAN_KINDS:
-        raise MetricInputError(f"gbc.gaussian must be one of {', '.join(GAUSSIAN_KINDS)}, got {gaussian!r}")
+    warn_single_image_classes(data.labels, data.classes, f"GBC models such a class as a near-point Gaussian "
+                              f"(variance floored at {VARIANCE_FLOOR:g}) that overlaps the other classes less than "
+                              "more images would")
     x = data.pca(dim=PCA_DIM) if min(data.features.shape) >= PCA_DIM else data.features
     counts = data.class_counts[:, None]
     means = data.one_hot.T @ x / counts

@@ -13,6 +13,8 @@ import torch
 
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError, TransferabilityWarning
 
+MAX_NAMED = 10  # classes named in one warning before "and N more"
+
 
 def _to_numpy(values, name: str) -> np.ndarray:
     if isinstance(values, torch.Tensor):
@@ -74,6 +76,21 @@ def as_probabilities(probs, n_rows: int, device: torch.device) -> torch.Tensor:
     if bool(((sums - 1).abs() > 1e-3).any()):
         warnings.warn("source probabilities did not sum to 1 per row; renormalised", TransferabilityWarning, stacklevel=3)
     return tensor / sums
+
+
+def warn_single_image_classes(labels: torch.Tensor, classes: np.ndarray, effect: str) -> None:
+    """Warn, naming them, about classes with exactly one image and what that does to a metric (``effect``).
+
+    Only metrics whose math is skewed by such a class call this (kNN, GBC); the others' formulas are
+    well-defined for a class of one.
+    """
+    counts = torch.bincount(labels, minlength=len(classes)).cpu().numpy()
+    single = [str(value) for value in classes[counts == 1]]
+    if not single:
+        return
+    more = f" and {len(single) - MAX_NAMED} more" if len(single) > MAX_NAMED else ""
+    subject = f"class {single[0]} has" if len(single) == 1 else f"classes {', '.join(single[:MAX_NAMED])}{more} have"
+    warnings.warn(f"{subject} a single image: {effect}", TransferabilityWarning, stacklevel=3)
 
 
 def require_classes(num_classes: int, metric: str, minimum: int = 2) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from transfer_core.metrics.errors import MetricInputError
-from transfer_core.metrics.inputs import require_classes
+from transfer_core.metrics.inputs import require_classes, warn_single_image_classes
+from transfer_core.metrics.options import Option
 from transfer_core.metrics.prepared import prepare
-from transfer_core.metrics.registry import CLASSIFICATION, register
+from transfer_core.metrics.registry import CLASSIFICATION, check_options, register
 
 BLOCK_ELEMENTS = 1 << 24  # distances held at once (128 MiB in float64)
+MAX_ROWS_PER_BLOCK = 1 << 16
 
 
 def nearest_other(features: torch.Tensor, rows_per_block: int) -> torch.Tensor:
@@ -44,7 +45,8 @@ def nearest_other(features: torch.Tensor, rows_per_block: int) -> torch.Tensor:
                   "(leave-one-out 1-NN accuracy, 0 to 1; higher is better).",
           citation="Bolya et al., Scalable Diverse Model Selection for Accessible Transfer Learning, NeurIPS 2021 "
                    "(kNN baseline)",
-          options={"rows_per_block": int})
+          options={"rows_per_block": Option(int, 1, MAX_ROWS_PER_BLOCK, optional=True,
+                                            why="a block holds rows × N distances of 8 bytes each")})
 def knn(features, labels=None, *, rows_per_block: int | None = None, device="auto") -> float:
     """Fraction of samples whose nearest other sample (Euclidean, leave-one-out) has the same label.
 
@@ -57,12 +59,13 @@ def knn(features, labels=None, *, rows_per_block: int | None = None, device="aut
     >>> knn([[0.0], [1.0], [5.0], [7.0]], [0, 0, 1, 0], device="cpu")  # 0 ↔ 1 right, 5 → 7 and 7 → 5 wrong
     0.5
     """
+    rows_per_block = check_options("knn", rows_per_block=rows_per_block)["rows_per_block"]
     data = prepare(features, labels, device=device)
     data.require("features", "labels")
     require_classes(data.num_classes, "kNN")
+    warn_single_image_classes(data.labels, data.classes, "kNN's leave-one-out finds no classmate for such an image, "
+                              "so it always counts as a miss")
     if rows_per_block is None:
         rows_per_block = max(1, BLOCK_ELEMENTS // data.n)
-    if rows_per_block < 1:
-        raise MetricInputError(f"knn.rows_per_block must be at least 1, got {rows_per_block}")
     nearest = nearest_other(data.centered, rows_per_block)
     return float((data.labels[nearest] == data.labels).to(torch.float64).mean())

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 import torch
 
-from transfer_core.metrics.errors import MetricInputError, TransferabilityWarning
+from transfer_core.metrics.errors import TransferabilityWarning
 from transfer_core.metrics.gmm import MixtureFit, fit_gaussian_mixture
 from transfer_core.metrics.inputs import require_classes
 from transfer_core.metrics.leep_core import leep_from_chunks
+from transfer_core.metrics.options import SEED, Option
 from transfer_core.metrics.prepared import prepare
-from transfer_core.metrics.registry import CLASSIFICATION, register
+from transfer_core.metrics.registry import CLASSIFICATION, check_options, register
 
 EXPLAINED_VARIANCE = 0.8
 COMPONENTS_PER_CLASS = 5
@@ -34,8 +35,7 @@ class NleepDetails:
 
 def nleep_details(features, labels=None, *, seed: int = 0, seeds: int = 1, device="auto") -> NleepDetails:
     """N-LEEP with its per-seed scores, EM iterations and mixture size (see :func:`nleep`)."""
-    if seeds < 1:
-        raise MetricInputError(f"nleep.seeds must be at least 1, got {seeds}")
+    seed, seeds = check_options("nleep", seed=seed, seeds=seeds).values()
     data = prepare(features, labels, device=device)
     data.require("features", "labels")
     require_classes(data.num_classes, "N-LEEP")
@@ -77,7 +77,8 @@ def _component_count(num_classes: int, n: int) -> int:
           meaning="How well clusters of the features (a Gaussian mixture with 5 components per class) predict "
                   "the labels, as LEEP would with a source classifier (log-likelihood per sample, at most 0).",
           citation="Li et al., Ranking Neural Checkpoints, CVPR 2021",
-          options={"seed": int, "seeds": int})
+          options={"seed": SEED,
+                   "seeds": Option(int, 1, 100, why="one Gaussian-mixture fit per seed, one after another")})
 def nleep(features, labels=None, *, seed: int = 0, seeds: int = 1, device="auto") -> float:
     """N-LEEP score (higher is better, at most 0): LEEP with θ = Gaussian-mixture posteriors.
 

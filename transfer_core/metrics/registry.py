@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from transfer_core.metrics.errors import MetricInputError
+from transfer_core.metrics.options import Option
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"  # also multi-label, given as multi-hot targets
@@ -16,7 +17,8 @@ class MetricSpec:
     """What a metric needs, what it means and where it comes from.
 
     ``function(prepared, **options) -> float`` computes the score (higher is better) from a
-    :class:`~transfer_core.metrics.prepared.Prepared`; ``options`` maps each option name to its type.
+    :class:`~transfer_core.metrics.prepared.Prepared`; ``options`` maps each option name to its
+    :class:`~transfer_core.metrics.options.Option` (type and allowed values).
     """
 
     name: str
@@ -25,7 +27,7 @@ class MetricSpec:
     tasks: frozenset[str]
     meaning: str
     citation: str
-    options: dict[str, type] = field(default_factory=dict)
+    options: dict[str, Option] = field(default_factory=dict)
     higher_is_better: bool = True
 
     def missing_inputs(self, prepared) -> list[str]:
@@ -44,8 +46,12 @@ REGISTRY: dict[str, MetricSpec] = {}
 
 
 def register(name: str, *, primary_input: str = "features", tasks=(CLASSIFICATION,), meaning: str,
-             citation: str, options: dict[str, type] | None = None):
-    """Decorator adding ``function`` to :data:`REGISTRY` under ``name``."""
+             citation: str, options: dict[str, Option] | None = None):
+    """Decorator adding ``function`` to :data:`REGISTRY` under ``name``.
+
+    ``function`` checks its own options with :func:`check_options` before computing anything, so that direct
+    Python calls are held to the declared ranges as the command line is.
+    """
 
     def decorate(function: Callable[..., float]) -> Callable[..., float]:
         if name in REGISTRY:
@@ -65,26 +71,24 @@ def get_metric(name: str) -> MetricSpec:
         raise MetricInputError(f"unknown metric {name!r}; known metrics: {', '.join(REGISTRY)}") from None
 
 
-def parse_options(spec: MetricSpec, raw: dict[str, str]) -> dict[str, object]:
-    """Convert ``{"seed": "1"}`` strings (from ``--option``) to the option types the metric declares."""
+def check_options(metric: str, **values: object) -> dict[str, object]:
+    """``values`` checked against ``metric``'s declared options (plain Python types); an unknown option or a
+    value outside its declared range is a :class:`MetricInputError` naming the option, the value and the range."""
+    spec = get_metric(metric)
+    return {key: _declared(spec, key).check(f"{metric}.{key}", value) for key, value in values.items()}
+
+
+def parse_options(spec: MetricSpec, raw: dict[str, object]) -> dict[str, object]:
+    """Checked option values from ``{"seed": "1"}`` strings (from ``--option``) or Python values."""
     parsed = {}
     for key, value in raw.items():
-        if key not in spec.options:
-            known = ", ".join(spec.options) or "none"
-            raise MetricInputError(f"metric {spec.name!r} has no option {key!r} (its options: {known})")
-        kind = spec.options[key]
-        try:
-            parsed[key] = _convert(value, kind) if isinstance(value, str) else kind(value)
-        except ValueError as exc:
-            raise MetricInputError(f"option {spec.name}.{key}={value!r} is not a valid {kind.__name__}") from exc
+        option, name = _declared(spec, key), f"{spec.name}.{key}"
+        parsed[key] = option.parse(name, value) if isinstance(value, str) else option.check(name, value)
     return parsed
 
 
-def _convert(text: str, kind: type) -> object:
-    if kind is bool:
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(text)
-    return kind(text)
+def _declared(spec: MetricSpec, key: str) -> Option:
+    if key not in spec.options:
+        known = ", ".join(spec.options) or "none"
+        raise MetricInputError(f"metric {spec.name!r} has no option {key!r} (its options: {known})")
+    return spec.options[key]

@@ -6,11 +6,12 @@ import warnings
 
 import torch
 
-from transfer_core.metrics.errors import MetricInputError, TransferabilityWarning
+from transfer_core.metrics.errors import TransferabilityWarning
 from transfer_core.metrics.inputs import require_classes
 from transfer_core.metrics.lda import ShrinkageLDA, fit_shrinkage_lda
+from transfer_core.metrics.options import PCA_DIM
 from transfer_core.metrics.prepared import prepare
-from transfer_core.metrics.registry import CLASSIFICATION, register
+from transfer_core.metrics.registry import CLASSIFICATION, check_options, register
 
 
 def self_challenging_mix(x: torch.Tensor, labels: torch.Tensor, lda: ShrinkageLDA) -> torch.Tensor:
@@ -29,7 +30,7 @@ def self_challenging_mix(x: torch.Tensor, labels: torch.Tensor, lda: ShrinkageLD
                   "each sample is pulled towards the other classes (mean probability of the true class).",
           citation="Shao et al., Not All Models Are Equal: Predicting Model Transferability in a "
                    "Self-challenging Fisher Space, ECCV 2022",
-          options={"pca_dim": int})
+          options={"pca_dim": PCA_DIM})
 def sfda(features, labels=None, *, pca_dim: int | None = None, device="auto") -> float:
     """SFDA score in [0, 1], higher is better.
 
@@ -52,14 +53,13 @@ def sfda(features, labels=None, *, pca_dim: int | None = None, device="auto") ->
     >>> 0.5 < sfda(features, labels, device="cpu") <= 1.0
     True
     """
+    pca_dim = check_options("sfda", pca_dim=pca_dim)["pca_dim"]
     data = prepare(features, labels, device=device)
     data.require("features", "labels")
     require_classes(data.num_classes, "SFDA")
     x = data.features
     if pca_dim is not None:
-        if int(pca_dim) < 1:
-            raise MetricInputError(f"sfda.pca_dim must be a positive integer, got {pca_dim}")
-        x = data.pca(dim=int(pca_dim))
+        x = data.pca(dim=pca_dim)
     n, d = x.shape
     if n < d + data.num_classes:
         warnings.warn(

@@ -41,19 +41,26 @@ def score_suite(prepared: Prepared, metrics: str | list[str] | None = "all",
                 options: dict[str, dict[str, object]] | None = None) -> dict[str, MetricOutcome]:
     """Run each selected metric on ``prepared``; degenerate input gives ``None`` plus a warning, never an exception.
 
-    ``options`` maps a metric name to its keyword options (strings from the CLI are converted by type).
+    ``options`` maps a metric name to its keyword options (see :func:`checked_options`), all checked before any
+    metric runs.
     """
+    checked = checked_options(options)
+    names = select_metrics(metrics, prepared)
+    return {name: _score_one(name, prepared, checked.get(name, {})) for name in names}
+
+
+def checked_options(options: dict[str, dict[str, object]] | None) -> dict[str, dict[str, object]]:
+    """``{metric: {key: value}}`` with strings (from ``--option``) converted and every value checked against its
+    declared range, whether or not its metric will run: a bad value is a :class:`MetricInputError` up front."""
     options = options or {}
     unknown = set(options) - set(metric_names())
     if unknown:
         raise MetricInputError(f"options given for unknown metric(s): {', '.join(sorted(unknown))}")
-    names = select_metrics(metrics, prepared)
-    return {name: _score_one(name, prepared, options.get(name, {})) for name in names}
+    return {name: parse_options(get_metric(name), raw) for name, raw in options.items()}
 
 
-def _score_one(name: str, prepared: Prepared, raw_options: dict[str, object]) -> MetricOutcome:
+def _score_one(name: str, prepared: Prepared, kwargs: dict[str, object]) -> MetricOutcome:
     spec = get_metric(name)
-    kwargs = parse_options(spec, raw_options)
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import torch
 
-from transfer_core.metrics.errors import MetricInputError
 from transfer_core.metrics.inputs import require_classes
+from transfer_core.metrics.options import PCA_DIM
 from transfer_core.metrics.prepared import prepare
-from transfer_core.metrics.registry import CLASSIFICATION, register
+from transfer_core.metrics.registry import CLASSIFICATION, check_options, register
 
 EPSILON = 1e-4
 
@@ -33,7 +31,7 @@ def coding_rate(z: torch.Tensor, *, through_gram: bool | None = None) -> torch.T
           meaning="How much simpler the features become to describe once you know each image's class "
                   "(only comparable between models with the same feature size).",
           citation="Huang et al., Frustratingly Easy Transferability Estimation, ICML 2022",
-          options={"pca_dim": int})
+          options={"pca_dim": PCA_DIM})
 def transrate(features, labels=None, *, pca_dim: int | None = None, device="auto") -> float:
     """TransRate TrR = R(Z) − (1/C) Σ_c R(Z_c) with Z the globally centred features (higher is better).
 
@@ -51,12 +49,11 @@ def transrate(features, labels=None, *, pca_dim: int | None = None, device="auto
     >>> transrate(separated, labels) > transrate(rng.normal(size=(60, 4)), labels)
     True
     """
+    pca_dim = check_options("transrate", pca_dim=pca_dim)["pca_dim"]
     data = prepare(features, labels, device=device)
     data.require("features", "labels")
     require_classes(data.num_classes, "TransRate")
-    if pca_dim is not None and (isinstance(pca_dim, bool) or not isinstance(pca_dim, Integral) or pca_dim < 1):
-        raise MetricInputError(f"transrate.pca_dim must be a positive integer, got {pca_dim!r}")
-    z = data.centered if pca_dim is None else data.pca(int(pca_dim))
+    z = data.centered if pca_dim is None else data.pca(pca_dim)
     singular_values = data.centered_spectrum.singular_values[: z.shape[1]]
     whole = torch.log1p(singular_values.square() / (data.n * EPSILON)).sum() / 2
     order = torch.argsort(data.labels, stable=True)
