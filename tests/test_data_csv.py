@@ -104,3 +104,15 @@ def test_csv_listing_a_folder_in_order_shares_its_fingerprint(tmp_path):
     rows = "".join(f"data/{name},{name.split('/')[0]}\n" for name in load_dataset(str(folder)).item_names)
     csv_path = _write_csv(tmp_path, "path,label\n" + rows)
     assert load_dataset(str(csv_path)).fingerprint == load_dataset(str(folder)).fingerprint
+
+
+def test_labels_that_are_one_number_spelled_differently_are_kept_apart_with_a_warning(images):
+    from transfer_core.dataset_checks import dataset_warnings
+
+    csv_path = _write_csv(images, "path,label\nimgs/0.png,1\nimgs/1.png,1.0\nimgs/2.png,01\nimgs/3.png,1\n"
+                                  "imgs/4.png,2\nimgs/5.png,two\n")
+    dataset = load_dataset(str(csv_path))
+    assert dataset.classes == ["01", "1", "1.0", "2", "two"]  # not merged silently
+    (warning,) = [text for text in dataset_warnings(dataset.labels) if "spelled differently" in text]
+    assert "'01' (1 image) / '1' (2 images) / '1.0' (1 image)." in warning
+    assert "'2'" not in warning and "two" not in warning

@@ -98,3 +98,16 @@ def test_loader_survives_pickling_for_dataloader_workers(tmp_path):
     dataset = load_dataset(str(root))
     load = pickle.loads(pickle.dumps(dataset.load))
     assert np.array_equal(np.asarray(load(3)), np.asarray(dataset.load(3)))
+
+
+def test_class_folders_named_as_one_number_are_kept_apart_with_a_warning(tmp_path):
+    from transfer_core.dataset_checks import dataset_warnings
+
+    root = write_class_folder(tmp_path / "data", {"1": 2, "01": 1, "3": 2, "3.0": 1, "cat": 1})
+    dataset = load_dataset(str(root))
+    assert dataset.classes == ["01", "1", "3", "3.0", "cat"]
+    warnings = [text for text in dataset_warnings(dataset.labels) if "spelled differently" in text]
+    assert warnings == ["Some labels are the same number spelled differently and count as separate classes: "
+                        "'01' (1 image) / '1' (2 images); '3' (2 images) / '3.0' (1 image). If each group is one "
+                        "class, spell its labels the same way in the data."]
+    assert not [text for text in dataset_warnings(np.array(["1", "2", "10"] * 5)) if "spelled" in text]

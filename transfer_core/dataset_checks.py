@@ -22,13 +22,17 @@ def class_counts(labels) -> dict[str, int]:
 
 
 def dataset_warnings(labels, feature_dims: Mapping[str, int] | None = None) -> list[str]:
-    """Warnings for tiny classes, strong class imbalance and fewer images than feature dimensions.
+    """Warnings for tiny classes, strong class imbalance, labels that are one number spelled differently and fewer
+    images than feature dimensions.
 
     ``labels`` is None for a regression dataset (only the size check applies then); ``feature_dims`` maps model
     ids to their feature size, known once features are extracted.
     """
-    size = None if labels is None else len(labels)
-    warnings = [] if labels is None else _class_warnings(class_counts(labels))
+    if labels is None:
+        size, warnings = None, []
+    else:
+        counts = class_counts(labels)
+        size, warnings = len(labels), _class_warnings(counts) + _spelling_warnings(counts)
     if feature_dims and size is not None:
         warnings += _size_warnings(size, feature_dims)
     return warnings
@@ -50,6 +54,22 @@ def _class_warnings(counts: dict[str, int]) -> list[str]:
                         f"as many as {smallest} ({counts[smallest]}). Every metric is then dominated by the large "
                         "classes; a more balanced sample gives a fairer ranking.")
     return warnings
+
+
+def _spelling_warnings(counts: dict[str, int]) -> list[str]:
+    """Labels that are one number spelled differently (``1``, ``1.0``, ``01``) stay separate classes: say so."""
+    spellings: dict[float, list[str]] = {}
+    for name in counts:
+        try:
+            spellings.setdefault(float(name), []).append(name)
+        except ValueError:
+            continue
+    groups = [names for names in spellings.values() if len(names) > 1]
+    if not groups:
+        return []
+    listed = "; ".join(" / ".join(f"{name!r} ({counts[name]} image{'' if counts[name] == 1 else 's'})" for name in names) for names in groups)
+    return [f"Some labels are the same number spelled differently and count as separate classes: {listed}. If each "
+            "group is one class, spell its labels the same way in the data."]
 
 
 def _size_warnings(size: int, feature_dims: Mapping[str, int]) -> list[str]:
