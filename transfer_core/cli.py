@@ -30,14 +30,44 @@ def _parse_option_pairs(pairs: list[str]) -> dict[str, dict[str, str]]:
 
 
 def _load_array(path: str, what: str):
+    """The array in a ``.npy`` file; its header is checked against the file's size first, so a truncated
+    file, or one whose header claims a huge shape, is a one-line error and never a huge allocation."""
     import numpy as np
 
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as file:
+            _check_npy_header(file, path, what)
+            return np.load(file, allow_pickle=False)
     except FileNotFoundError:
         raise UsageError(f"{what} file not found: {path}") from None
     except (ValueError, OSError) as exc:
         raise UsageError(f"{what} file {path} is not a readable .npy array ({exc})") from None
+
+
+def _check_npy_header(file, path: str, what: str) -> None:
+    """Read a ``.npy`` header (then rewind) and refuse Python objects and a data part shorter than the shape."""
+    import math
+
+    from numpy.lib import format as npy
+
+    size = file.seek(0, 2)
+    file.seek(0)
+    if size == 0:
+        raise UsageError(f"{what} file {path} is empty (0 bytes)")
+    version = npy.read_magic(file)
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    if version not in readers:
+        raise UsageError(f"{what} file {path} uses .npy format version {version[0]}.{version[1]}; save it with "
+                         "numpy.save (format 1.0 or 2.0)")
+    shape, _, dtype = readers[version](file)
+    if dtype.hasobject:
+        raise UsageError(f"{what} file {path} holds Python objects (dtype {dtype}), which are not loaded for "
+                         "safety; save a numeric or string array")
+    needed, present = math.prod(shape) * dtype.itemsize, size - file.tell()
+    if present < needed:
+        raise UsageError(f"{what} file {path} is truncated or corrupt: its header says shape {shape} of {dtype} "
+                         f"({needed} bytes) but only {present} bytes follow")
+    file.seek(0)
 
 
 def _warn(message: str) -> None:
@@ -58,10 +88,14 @@ def command_score(args: argparse.Namespace) -> int:
     options = _parse_option_pairs(args.option)
     try:
         metrics = _parse_metric_list(args.metrics)
+        features = _load_array(args.features, "features")
+        if features.ndim == 1:
+            raise UsageError(f"features must be [N, D]; got a 1-D array of {features.shape[0]} values (reshape it to "
+                             "[N, 1] if each image really has one feature)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             prepared = prepare(
-                _load_array(args.features, "features"),
+                features,
                 None if not args.labels else _load_array(args.labels, "labels"),
                 targets=None if not args.targets else _load_array(args.targets, "targets"),
                 source_probs=None if not args.source_probs else _load_array(args.source_probs, "source probabilities"),
@@ -99,6 +133,8 @@ def _parse_metric_list(text: str) -> str | list[str]:
     if text.strip() == "all":
         return "all"
     names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError(f"--metrics {text!r} names no metric: give comma-separated names (e.g. logme,sfda) or 'all'")
     for name in names:
         get_metric(name)  # unknown names fail before any model is loaded
     return names
