@@ -11,8 +11,8 @@ from transfer_core.app_state import (CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, IN
 from transfer_core.metrics import get_metric, metric_names
 
 INTERVAL_LABELS = {
-    "cheap": f"Fast: only the quick metrics among those chosen ({', '.join(CHEAP_METRICS)})",
-    "all": "Thorough: every chosen metric (re-scores every model on every subset; slower)",
+    "all": "Every metric of the ranking: ties judged on the consensus that chose the best model",
+    "cheap": f"Faster, less faithful: only the quick metrics among those chosen ({', '.join(CHEAP_METRICS)})",
     "off": "Off: no statement about ties",
 }
 
@@ -92,9 +92,9 @@ def rank_intervals(ranking, dataset, fingerprint: str, mode: str, repeats: int, 
             progress=report)
     except (MetricInputError, DegenerateInputError) as error:
         return None, f"Rank intervals could not be computed ({error}), so the verdict makes no statement about ties."
-    which = ("They use every chosen metric." if set(chosen) == set(ranking.metrics) else
+    which = ("They use every metric of the ranking." if set(chosen) == set(ranking.metrics) else
              f"To stay fast they use only {', '.join(chosen)}, not all {len(ranking.metrics)} metrics of the ranking; "
-             "choose “Thorough” on the Rank page for intervals on every metric.")
+             "choose “Every metric of the ranking” on the Rank page to judge ties on the ranking's own consensus.")
     drawn = "class-stratified, " if dataset.labels is not None else ""
     return intervals, (f"Ties: every model was re-ranked on {repeats} random {INTERVAL_FRACTION:.0%} subsets of the "
                        f"images ({drawn}seed {INTERVAL_SEED}); two models are statistically tied when their "

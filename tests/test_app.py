@@ -90,8 +90,8 @@ def test_one_click_ranks_the_defaults_with_chart_table_and_verdict(ranked):
     assert run.ranking.dataset["size"] == 24 and not run.ranking.errors
     consensus = [row["consensus_rank"] for row in run.ranking.models]
     assert consensus == sorted(consensus)
-    assert set(run.intervals.metrics) == {"knn", "leep", "nce"}  # the cheap subset, said on the page
-    assert any("only knn, leep, nce" in caption.value for caption in ranked.caption)
+    assert run.intervals.metrics == run.ranking.metrics  # ties judged on the ranking's own metrics, said on the page
+    assert any("They use every metric of the ranking." in caption.value for caption in ranked.caption)
     assert ranked.success[0].value == run.verdict.text and "is the best bet" in run.verdict.text
     chart = figures(ranked)[0]
     assert trace_types(chart) == ["bar", "bar"]  # pretrained, random-init baseline
@@ -120,8 +120,19 @@ def test_a_regression_dataset_gets_rank_intervals_and_a_verdict(tiny_defaults, t
     assert run.verdict.tied_with is not None  # ties were judged
     notes = [caption.value for caption in app.caption]
     assert any(note.startswith("Ties: every model was re-ranked on 20 random 80% subsets of the images (seed 0)")
-               and note.endswith("They use every chosen metric.") for note in notes)
+               and note.endswith("They use every metric of the ranking.") for note in notes)
     assert not any("class labels" in note for note in notes)
+
+
+def test_the_faster_interval_mode_says_which_metrics_judged_the_ties(tiny_defaults):
+    app = fresh_app(tiny_defaults)
+    app.radio(key="rank_interval_mode").set_value("cheap")
+    app.button(key="rank_button").click().run()
+    assert not app.exception
+    run = app.session_state[shared.RUN]
+    assert run.intervals.metrics == ["knn", "leep", "nce"] and len(run.ranking.metrics) == 8
+    assert any("they use only knn, leep, nce, not all 8 metrics of the ranking" in caption.value
+               for caption in app.caption)
 
 
 def test_choices_survive_switching_pages(tiny_defaults):
