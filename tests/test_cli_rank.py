@@ -94,3 +94,73 @@ def test_cache_info_and_clear(ranked, capsys):
     assert "removed" in capsys.readouterr().out
     assert main(["cache", "info"]) == 0
     assert " 0 entries" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("make_out", [
+    lambda tmp: tmp / "a-file" / "runs",  # the parent is a regular file (root ignores permissions)
+    lambda tmp: tmp / "a-file",  # --out itself is a regular file
+])
+def test_an_unwritable_out_is_refused_before_the_dataset_or_any_model_is_loaded(tmp_path, capsys, make_out):
+    (tmp_path / "a-file").write_text("not a folder")
+    out = make_out(tmp_path)
+    # the dataset does not exist either: the --out message proves that nothing else was looked at first
+    code = main(["rank", "--dataset", str(tmp_path / "no-such-folder"), "--models", "zoo:cnn-mnist", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"error: --out {out} is not a folder that can be written (")
+    assert "Not a directory" in err or "File exists" in err
+    assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
+def test_the_out_probe_leaves_no_file_behind(tmp_path):
+    out = tmp_path / "new" / "runs"
+    assert main(["rank", "--dataset", "demo:digits", "--models", FAST_MODELS, "--limit", "30", "--metrics", "knn",
+                 "--out", str(out)]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["ranking.csv", "ranking.json"]
+
+
+def test_skipped_files_and_class_warnings_are_on_stderr_before_any_model_runs(tmp_path, capsys):
+    from data_helpers import write_class_folder
+
+    root = write_class_folder(tmp_path / "data", {"1": 6, "01": 2, "cat": 6})
+    for k in range(7):
+        (root / "cat" / f"junk_{k}.png").write_text("not an image")
+    code = main(["rank", "--dataset", str(root), "--models", "zoo:no-such-model,zoo:cnn-mnist", "--metrics", "knn",
+                 "--out", str(tmp_path / "out")])
+    assert code == 0
+    err = capsys.readouterr().err.splitlines()
+    start = err.index(f"warning: 7 file(s) or CSV row(s) of {root} were skipped and are not ranked:")
+    assert [line.split(":")[0] for line in err[start + 1:start + 7]] == [
+        *(f"  cat/junk_{k}.png" for k in range(5)), "  ... and 2 more"]
+    assert all(line.split(": ", 1)[1].startswith("not an image") for line in err[start + 1:start + 6])
+    tiny = next(i for i, line in enumerate(err) if "1 class has fewer than 5 images (01: 2)" in line)
+    spelled = next(i for i, line in enumerate(err) if "'01' (2 images) / '1' (6 images)" in line)
+    left_out = next(i for i, line in enumerate(err) if line.startswith("warning: zoo:no-such-model was left out"))
+    assert start < left_out and tiny < left_out and spelled < left_out
+    assert json.loads((tmp_path / "out" / "ranking.json").read_text())["dataset"]["skipped"] == 7
+
+
+def test_skipped_csv_rows_name_their_reason(tmp_path, capsys):
+    from data_helpers import write_image
+
+    for k in range(5):
+        write_image(tmp_path / f"{k}.png", seed=k)
+    (tmp_path / "data.csv").write_text("path,age\n0.png,1\n1.png,2\n2.png,nan\n3.png,inf\ngone.png,5\n,6\n4.png,7\n")
+    assert main(["rank", "--dataset", str(tmp_path / "data.csv"), "--models", "zoo:cnn-mnist", "--metrics", "logme",
+                 "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert f"4 file(s) or CSV row(s) of {tmp_path / 'data.csv'} were skipped and are not ranked:" in err
+    for line in ("  2.png: target is not a finite number", "  3.png: target is not a finite number",
+                 "  data.csv:7: no path", "  gone.png: file not found"):
+        assert line in err.splitlines()
+    assert json.loads((tmp_path / "out" / "ranking.json").read_text())["dataset"]["size"] == 3
+
+
+def test_a_failure_to_write_the_results_is_one_line_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "ranking.json").mkdir()  # found only when the file is written: the folder itself is writable
+    assert main(["rank", "--dataset", "demo:digits", "--models", "zoo:cnn-mnist", "--limit", "30", "--metrics", "knn",
+                 "--out", str(tmp_path)]) == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith(f"error: could not write the results to {tmp_path} (")
+    assert (tmp_path / "ranking.json").is_dir() and not list((tmp_path / "ranking.json").iterdir())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 
@@ -150,9 +151,11 @@ def command_rank(args: argparse.Namespace) -> int:
     try:
         metrics = _parse_metric_list(args.metrics)
         options = _parse_option_pairs(args.option)
+        _check_writable_folder(args.out, "--out")
         with TerminalProgress() as progress:
             ranking = rank(args.dataset, [m.strip() for m in args.models.split(",") if m.strip()], metrics=metrics,
-                           limit=args.limit, seed=args.seed, device=args.device, options=options, progress=progress)
+                           limit=args.limit, seed=args.seed, device=args.device, options=options, progress=progress,
+                           loaded=_report_dataset)
     except (DatasetError, MetricInputError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     for model_id, message in ranking.errors.items():
@@ -162,10 +165,50 @@ def command_rank(args: argparse.Namespace) -> int:
             _warn(f"{model_id}: {message}")
     if not ranking.models:
         raise UsageError("no model could be scored (see the warnings above)")
-    paths = write_ranking(ranking, args.out)
+    paths = _written(write_ranking, ranking, args.out)
     print(f"ranked {len(ranking.models)} models on {ranking.dataset['id']} ({ranking.dataset['size']} images); "
           f"wrote {paths[0]} and {paths[1]}")
     return 0
+
+
+SHOWN_SKIPPED = 5  # skipped files / CSV rows listed on stderr (the app's Dataset page lists them all)
+
+
+def _report_dataset(dataset) -> None:
+    """Before any model runs: how the images are read, what was skipped and why, and class warnings."""
+    from transfer_core.dataset_checks import dataset_warnings
+
+    for note in dataset.notes:
+        _warn(note)
+    skipped = dataset.skipped
+    if skipped:
+        listed = "".join(f"\n  {item.path}: {item.reason}" for item in skipped[:SHOWN_SKIPPED])
+        more = f"\n  ... and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
+        _warn(f"{len(skipped)} file(s) or CSV row(s) of {dataset.dataset_id} were skipped and are not ranked:"
+              f"{listed}{more}")
+    for message in dataset_warnings(dataset.labels):
+        _warn(message)
+
+
+def _check_writable_folder(folder: str, option: str) -> None:
+    """Create ``folder`` and write (then remove) a probe file there, so a bad ``--out`` fails before any work."""
+    import tempfile
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {folder} is not a folder that can be written ({exc.strerror or exc}); "
+                         "choose another path") from None
+
+
+def _written(write, result, folder: str):
+    """``write(result, folder)``, with a failure to write (e.g. a full disk) as a one-line error."""
+    try:
+        return write(result, folder)
+    except OSError as exc:
+        raise UsageError(f"could not write the results to {folder} ({exc.strerror or exc})") from None
 
 
 def command_validate(args: argparse.Namespace) -> int:
@@ -177,15 +220,18 @@ def command_validate(args: argparse.Namespace) -> int:
         print(f"[{index}/{count}] {message}", file=sys.stderr)
 
     try:
-        validation = validate(load_ranking(args.ranking), args.groundtruth, stability=args.stability,
-                              device=args.device, progress=report)
+        ranking = load_ranking(args.ranking)
+        _check_writable_folder(args.out, "--out")
+        validation = validate(ranking, args.groundtruth, stability=args.stability, device=args.device,
+                              progress=report)
     except (GroundTruthError, DatasetError) as exc:
         raise UsageError(str(exc)) from None
     for model_id in validation.missing:
-        _warn(f"{model_id} has no ground truth and was left out of the evaluation")
+        _warn(f"{model_id} was left out of the evaluation: " +
+              validation.failures.get(model_id, "it has no ground truth"))
     if validation.stability_note:
         _warn(validation.stability_note)
-    paths = write_validation(validation, args.out)
+    paths = _written(write_validation, validation, args.out)
     print(f"ground truth: {validation.kind}, {len(validation.accuracies)} models")
     print(f"{'metric':<18} {'weighted tau':>12} {'tau-b':>7} {'pearson':>8} {'rel@1':>6} {'rel@3':>6}")
     for row in validation.evaluation:

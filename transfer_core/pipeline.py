@@ -53,11 +53,14 @@ def dataset_summary(dataset) -> dict:
 
 def rank(dataset_id: str, model_ids: list[str], *, metrics: str | list[str] = "all", limit: int | None = None,
          seed: int = 0, device: str = "auto", options: dict | None = None, store=None,
-         progress: Progress | None = None) -> Ranking:
-    """Rank ``model_ids`` on ``dataset_id`` by each metric and by consensus."""
+         progress: Progress | None = None, loaded: Callable[[object], None] | None = None) -> Ranking:
+    """Rank ``model_ids`` on ``dataset_id`` by each metric and by consensus; ``loaded(dataset)`` hears the loaded
+    dataset before any model is (the CLI reports skipped files there)."""
     from transfer_core.data import load_dataset
 
     dataset = load_dataset(dataset_id, limit=limit, seed=seed)
+    if loaded is not None:
+        loaded(dataset)
     ranking = rank_dataset(dataset, model_ids, metrics=metrics, device=device, options=options, store=store,
                            progress=progress)
     ranking.dataset.update(limit=limit, seed=seed)  # enough to reload the same subsample (validate)

@@ -45,6 +45,7 @@ class Validation:
     evaluation: list[dict]
     protocols: dict[str, dict] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)  # the models among ``missing`` that failed, and why
     resampled: MetricStability | None = None  # the τ draws of the stability check
     stability_note: str | None = None  # why the stability check could not run
 
@@ -56,7 +57,7 @@ class Validation:
     def to_dict(self) -> dict:
         return {"groundtruth": self.kind, "dataset": self.dataset, "accuracies": self.accuracies,
                 "evaluation": self.evaluation, "stability": self.stability, "protocols": self.protocols,
-                "models_without_groundtruth": self.missing}
+                "models_without_groundtruth": self.missing, "failed_models": self.failures}
 
 
 def load_ranking(folder: str | Path) -> dict:
@@ -85,24 +86,30 @@ def reload_dataset(ranking: dict):
 
 def groundtruth_for(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | None = None,
                     device: str = "auto", progress: ValidationProgress | None = None):
-    """(kind, {model: accuracy}, {model: protocol}) for the ranked models from ``groundtruth``:
-    ``"probe"``, ``"finetune"`` or a path to a ``model,accuracy`` CSV."""
+    """(kind, {model: accuracy}, {model: protocol}, {model: why it failed}) for the ranked models from
+    ``groundtruth``: ``"probe"``, ``"finetune"`` or a path to a ``model,accuracy`` CSV. A model that no longer loads
+    is reported in the last dict and the others go on."""
+    from transfer_core.models.errors import ModelLoadError
+
     models = [row["model"] for row in ranking["models"]]
     if groundtruth not in ("probe", "finetune"):
         accuracies = load_groundtruth_csv(groundtruth)
-        return USER_CSV, {m: accuracies[m] for m in models if m in accuracies}, {m: {"source": str(groundtruth)}
-                                                                                 for m in models if m in accuracies}
+        covered = [m for m in models if m in accuracies]
+        return USER_CSV, {m: accuracies[m] for m in covered}, {m: {"source": str(groundtruth)} for m in covered}, {}
     dataset = reload_dataset(ranking)
-    results = {}
+    results, failures = {}, {}
     for index, model_id in enumerate(models):
         if progress is not None:
             progress(index, len(models), f"{'linear probe' if groundtruth == 'probe' else 'fine-tuning'} {model_id}")
-        results[model_id] = (probe_model(model_id, dataset, device=device) if groundtruth == "probe"
-                             else fine_tune(model_id, dataset, protocol=protocol, device=device))
+        try:
+            results[model_id] = (probe_model(model_id, dataset, device=device) if groundtruth == "probe"
+                                 else fine_tune(model_id, dataset, protocol=protocol, device=device))
+        except ModelLoadError as error:
+            failures[model_id] = str(error)
     if progress is not None:
         progress(len(models), len(models), "done")
     kind = LINEAR_PROBE if groundtruth == "probe" else FINE_TUNE
-    return kind, {m: r.accuracy for m, r in results.items()}, {m: r.protocol for m, r in results.items()}
+    return kind, {m: r.accuracy for m, r in results.items()}, {m: r.protocol for m, r in results.items()}, failures
 
 
 def validate(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | None = None, stability: int = 0,
@@ -113,18 +120,19 @@ def validate(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | No
     ``labels`` when ``features`` is given (the app's cached ones), else :func:`store_features`."""
     from transfer_core.evaluation import evaluate_metrics
 
-    kind, accuracies, protocols = groundtruth_for(ranking, groundtruth, protocol=protocol, device=device,
-                                                  progress=progress)
+    kind, accuracies, protocols, failures = groundtruth_for(ranking, groundtruth, protocol=protocol, device=device,
+                                                            progress=progress)
     rows = [row for row in ranking["models"] if row["model"] in accuracies]
     missing = [row["model"] for row in ranking["models"] if row["model"] not in accuracies]
     if len(rows) < 3:
+        failed = "".join(f"; {model} failed: {reason}" for model, reason in failures.items())
         raise GroundTruthError(f"ground truth covers {len(rows)} of the ranked models; at least 3 are needed to "
-                               f"evaluate a ranking")
+                               f"evaluate a ranking{failed}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # near-constant scores: evaluate_metrics reports a reason instead
         evaluation = evaluate_metrics({metric: [row.get(metric) for row in rows] for metric in ranking["metrics"]},
                                       [accuracies[row["model"]] for row in rows])
-    validation = Validation(kind, ranking["dataset"], accuracies, evaluation, protocols, missing)
+    validation = Validation(kind, ranking["dataset"], accuracies, evaluation, protocols, missing, failures)
     if stability:
         if features is None:
             labels, features = store_features(ranking, device)
