@@ -1,13 +1,13 @@
-"""The feature store: round trip, keys, crash safety, LRU eviction under a size cap, clearing."""
+"""The feature store: round trip, keys, crash safety, read-back checks, LRU eviction under a size cap, clearing."""
 
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from transfer_core.store import (DEFAULT_MAX_BYTES, STALE_TEMP_SECONDS, FeatureStore, default_root, store_key)
+from store_helpers import age, crashed_write
+from transfer_core.store import DEFAULT_MAX_BYTES, FeatureStore, default_root, store_key
+from transfer_core.store_root import STALE_SECONDS
 
 KEY_PARTS = {"model": "sha256:aa", "preprocessing": {"input_size": [224, 224], "mean": [0.5, 0.5, 0.5]},
              "layer": "penultimate", "dataset": "sha256:bb", "extraction": 1}
@@ -18,11 +18,6 @@ def arrays(seed: int = 0, rows: int = 6):
     features = generator.standard_normal((rows, 4)).astype(np.float32)
     probs = generator.dirichlet(np.ones(3), size=rows).astype(np.float32)
     return {"features": features, "source_probs": probs}
-
-
-def age(path: Path, seconds_ago: float) -> None:
-    stamp = time.time() - seconds_ago
-    os.utime(path, (stamp, stamp))
 
 
 def test_round_trip_keeps_arrays_dtypes_and_metadata(tmp_path):
@@ -92,7 +87,8 @@ def test_damaged_entry_is_a_miss_and_is_removed(tmp_path, damage):
     content = path.read_bytes()
     path.write_bytes({"truncate": content[: len(content) // 2], "garbage": b"not a zip file" * 10,
                       "empty": b""}[damage])
-    assert store.get(key) is None
+    with pytest.warns(UserWarning, match="cannot be read.*computed again"):
+        assert store.get(key) is None
     assert not path.exists()
     assert store.put(key, arrays(), {"model_id": "m"}) and store.get(key) is not None
 
@@ -102,23 +98,68 @@ def test_entry_without_metadata_is_a_miss(tmp_path):
     key = store.key(KEY_PARTS)
     store.entries_dir.mkdir(parents=True)
     np.savez(store.path(key), features=np.zeros((2, 2), np.float32))
-    assert store.get(key) is None and not store.path(key).exists()
+    with pytest.warns(UserWarning, match="no metadata"):
+        assert store.get(key) is None
+    assert not store.path(key).exists()
+
+
+def write_raw(store: FeatureStore, key: str, **arrays) -> None:
+    """An entry as any writer could leave it, bypassing ``put``'s checks (with the metadata ``get`` needs)."""
+    store.entries_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(store.path(key), __meta__=np.array('{"created": 0}'), **arrays)
+
+
+@pytest.mark.parametrize(("stored", "message"), [
+    ({"features": np.zeros((5, 4), np.float32)}, "features of shape \\(5, 4\\), not 6 rows"),
+    ({"features": np.zeros((6, 4), np.float32), "source_probs": np.full((5, 3), 1 / 3, np.float32)},
+     "source_probs of shape \\(5, 3\\), not 6 rows"),
+    ({"features": np.array(1.0, np.float32)}, "features of shape \\(\\), not 6 rows"),
+    ({"features": np.array([[0.0, np.nan]] * 6, np.float32)}, "NaN or infinite values in features"),
+    ({"features": np.array([[0.0, -np.inf]] * 6, np.float64)}, "NaN or infinite values in features"),
+    ({"source_probs": np.full((6, 3), 1 / 3, np.float32)}, "lacks the array\\(s\\) features"),
+])
+def test_an_entry_that_is_not_what_the_caller_expects_is_removed_with_a_warning(tmp_path, stored, message):
+    store = FeatureStore(tmp_path)
+    key = store.key(KEY_PARTS)
+    write_raw(store, key, **stored)
+    with pytest.warns(UserWarning, match=message):
+        assert store.get(key, rows=6, required=("features",)) is None
+    assert not store.path(key).exists()
+    assert store.put(key, arrays(rows=6), {}) and store.get(key, rows=6, required=("features",)) is not None
+
+
+def test_integer_arrays_and_unchecked_reads_are_served_as_stored(tmp_path):
+    store = FeatureStore(tmp_path)
+    key = store.key(KEY_PARTS)
+    write_raw(store, key, features=np.zeros((5, 4), np.float32), labels=np.arange(5))
+    entry = store.get(key)  # no expectation given: five rows are fine
+    assert entry.arrays["features"].shape == (5, 4) and entry.arrays["labels"].tolist() == [0, 1, 2, 3, 4]
+    assert store.get(key, rows=5, required=("features", "labels")) is not None
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_arrays_are_refused(tmp_path, bad):
+    store = FeatureStore(tmp_path)
+    stored = arrays()
+    stored["features"][2, 1] = bad
+    with pytest.raises(ValueError, match="'features' holds NaN or infinite values"):
+        store.put(store.key(KEY_PARTS), stored, {})
+    assert store.usage().entries == 0
 
 
 def test_leftover_temporary_file_of_a_crashed_writer_is_ignored_then_cleaned(tmp_path):
     store = FeatureStore(tmp_path)
     key = store.key(KEY_PARTS)
-    store.entries_dir.mkdir(parents=True)
-    crashed = store.entries_dir / f".{key}.abc123.tmp"
-    crashed.write_bytes(b"PK\x03\x04half-written")
-    in_progress = store.entries_dir / f".{key}.def456.tmp"
-    in_progress.write_bytes(b"PK\x03\x04being written")
-    age(crashed, STALE_TEMP_SECONDS + 60)
+    crashed, in_progress = crashed_write(store.path(key)), crashed_write(store.path(key))
+    age(crashed, STALE_SECONDS + 60)
     assert store.get(key) is None
     assert store.usage().entries == 0 and store.usage().bytes == 0
     store.put(store.key({**KEY_PARTS, "dataset": "other"}), arrays(), {})
     assert not crashed.exists()
     assert in_progress.exists()  # recent: may belong to a live writer in another process
+    store.clear()
+    assert in_progress.exists()  # clearing does not break a live writer either
+    age(in_progress, STALE_SECONDS + 60)
     store.clear()
     assert not in_progress.exists()
 
@@ -154,10 +195,10 @@ def test_clear_removes_entries_only(tmp_path):
         store.put(store.key({**KEY_PARTS, "dataset": name}), arrays(), {})
     unrelated = tmp_path / "notes.txt"
     unrelated.write_text("keep me")
-    assert store.clear() == 3
+    assert store.clear().removed["feature entries"] == 3
     assert store.usage().entries == 0 and store.usage().bytes == 0
     assert unrelated.read_text() == "keep me"
-    assert FeatureStore(tmp_path / "never-created").clear() == 0
+    assert sum(FeatureStore(tmp_path / "never-created").clear().removed.values()) == 0
 
 
 def test_default_root_follows_the_environment(monkeypatch, tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 
 EXIT_USAGE = 2
@@ -262,18 +261,26 @@ def command_list(args: argparse.Namespace) -> int:
 
 def command_cache(args: argparse.Namespace) -> int:
     from transfer_core.store import FeatureStore
+    from transfer_core.store_root import NotAStoreError
 
     store = FeatureStore()
     if args.action == "clear":
-        removed = store.clear()
-        for derived in ("datasets", "models"):  # zip uploads extracted by transfer_core.data.archive; model manifests
-            if (store.root / derived).is_dir():
-                shutil.rmtree(store.root / derived)
-        print(f"removed {removed} cached feature entries, the model manifests and the extracted zip datasets from "
-              f"{store.root}")
+        try:
+            cleared = store.clear()
+        except NotAStoreError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"could not clear {store.root} ({exc})") from None
+        removed = ", ".join(f"{count} {label}" for label, count in cleared.removed.items())
+        kept = f"; kept {cleared.in_use} in use by another process" if cleared.in_use else ""
+        print(f"removed {removed} from {store.root}{kept}")
     else:
         usage = store.usage()
-        print(f"{usage.root}: {usage.entries} entries, {usage.bytes / 2**20:.1f} MiB of {usage.max_bytes / 2**30:.1f} GiB")
+        print(f"{usage.root}: {usage.entries} entries, {usage.bytes / 2**20:.1f} MiB of {usage.max_bytes / 2**30:.1f} "
+              "GiB (feature entries and extracted datasets, least recently used evicted first)")
+        for kind in usage.kinds:
+            note = "" if kind.kind.capped else ", never evicted"
+            print(f"  {kind.kind.label}: {kind.count}, {kind.bytes / 2**20:.1f} MiB{note}")
     return 0
 
 

@@ -3,9 +3,10 @@
 An entry is one ``.npz`` file named by the sha256 of its key parts (model fingerprint, preprocessing, layer,
 dataset fingerprint, format version, ...), holding numpy arrays plus a JSON metadata string; it is read with
 ``allow_pickle=False``. Writes go to a temporary file in the same folder, are fsynced, then ``os.replace``-d into
-place, so a crash mid-write never leaves a half-written entry under a real name; an entry that fails to read is
-treated as a miss and removed. A size cap is kept by evicting the least recently used entries, where "used" is the
-file's modification time, bumped on every read (access times are unreliable on ``noatime`` / ``relatime`` mounts).
+place, so a crash mid-write never leaves a half-written entry under a real name; an entry that does not read back
+whole (damaged, or not what the caller expects) is removed with a warning and treated as a miss. The root's layout,
+the size cap (least recently used first, "used" = modification time, bumped on every read: access times are
+unreliable on ``noatime`` / ``relatime`` mounts) and clearing are :mod:`transfer_core.store_root`'s.
 """
 
 from __future__ import annotations
@@ -15,20 +16,22 @@ import json
 import os
 import re
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
-from transfer_core.atomic import TEMP_SUFFIX, atomic_write
+from transfer_core.atomic import atomic_write
+from transfer_core.store_root import (DIGEST, ENTRY_SUFFIX, FEATURES, Cleared, Kind, StoreUsage, claim, clear, evict,
+                                      touch, usage)
 
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 5 * 2**30
-ENTRY_SUFFIX = ".npz"
-STALE_TEMP_SECONDS = 3600.0  # a temporary file this old belongs to a writer that crashed
 _META_NAME = "__meta__"
-_KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
+_KEY_PATTERN = re.compile(DIGEST)
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError)
 
 
@@ -56,16 +59,6 @@ class StoreEntry:
     meta: dict
 
 
-@dataclass(frozen=True)
-class StoreUsage:
-    """How full the store is."""
-
-    entries: int
-    bytes: int
-    max_bytes: int
-    root: Path
-
-
 class FeatureStore:
     """The on-disk store under ``root`` (default :func:`default_root`), capped at ``max_bytes``."""
 
@@ -73,7 +66,7 @@ class FeatureStore:
         if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
             raise ValueError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
         self.root = Path(root).expanduser() if root is not None else default_root()
-        self.entries_dir = self.root / "entries"
+        self.entries_dir = self.root / FEATURES.folder
         self.max_bytes = max_bytes
 
     key = staticmethod(store_key)
@@ -83,25 +76,30 @@ class FeatureStore:
             raise ValueError(f"store keys are sha256 hex digests (see FeatureStore.key), got {key!r}")
         return self.entries_dir / f"{key}{ENTRY_SUFFIX}"
 
-    def get(self, key: str) -> StoreEntry | None:
-        """The entry under ``key``, or None on a miss; an unreadable entry is removed and counts as a miss."""
+    def get(self, key: str, rows: int | None = None, required: Iterable[str] = ()) -> StoreEntry | None:
+        """The entry under ``key``, or None on a miss.
+
+        An entry that does not read back whole (damaged, no metadata, a ``required`` array missing, a NaN or
+        infinite value, or an array whose first dimension is not ``rows``) is removed with a warning: a miss.
+        """
         path = self.path(key)
         try:
-            with np.load(path, allow_pickle=False) as stored:
-                arrays = {name: stored[name] for name in stored.files if name != _META_NAME}
-                meta = json.loads(str(stored[_META_NAME]))
-            if not isinstance(meta, dict):
-                raise ValueError("metadata is not a JSON object")
-        except FileNotFoundError:
+            entry = _read(path)
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        except _READ_ERRORS:
+        except _READ_ERRORS as err:
+            problem = f"cannot be read ({type(err).__name__}: {err})"
+        else:
+            problem = _problem(entry, rows, tuple(required))
+        if problem is not None:
+            warnings.warn(f"feature store entry {path} {problem}; removed it, so it is computed again", stacklevel=2)
             _remove(path)
             return None
-        _touch(path)
-        return StoreEntry(arrays, meta)
+        touch(path)
+        return entry
 
     def put(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> bool:
-        """Store ``arrays`` (numeric numpy arrays; no objects) with JSON ``meta`` under ``key`` atomically.
+        """Store ``arrays`` (finite numeric numpy arrays) with JSON ``meta`` under ``key`` atomically.
 
         Returns False when the entry alone is larger than the size cap (it is then not kept).
         """
@@ -109,64 +107,59 @@ class FeatureStore:
         _check_arrays(arrays)
         payload = {name: np.asarray(array) for name, array in arrays.items()}
         payload[_META_NAME] = np.array(json.dumps({**meta, "created": time.time()}, allow_nan=False))
+        claim(self.root, FEATURES)
         atomic_write(target, lambda stream: np.savez(stream, allow_pickle=False, **payload))
-        return self._evict(keep=key)
+        return self.evict(keep=target)
 
-    def clear(self) -> int:
-        """Remove every entry and leftover temporary file; returns the number of entries removed."""
-        removed = 0
-        for path in self._files(f"*{ENTRY_SUFFIX}"):
-            path.unlink(missing_ok=True)
-            removed += 1
-        for path in self._files(f".*{TEMP_SUFFIX}"):
-            path.unlink(missing_ok=True)
-        return removed
+    def folder(self, kind: Kind) -> Path:
+        """``kind``'s folder under the root, created (a new root is marked as the store's)."""
+        return claim(self.root, kind)
+
+    def evict(self, keep: Path | None = None) -> bool:
+        """Clean abandoned staging and evict least recently used items over the cap; True if ``keep`` survived."""
+        return evict(self.root, self.max_bytes, keep)
+
+    def clear(self) -> Cleared:
+        """Remove everything the store wrote under its root (:func:`transfer_core.store_root.clear`)."""
+        return clear(self.root)
 
     def usage(self) -> StoreUsage:
-        entries = self._entries_by_age()
-        return StoreUsage(len(entries), sum(size for _, _, size in entries), self.max_bytes, self.root)
+        return usage(self.root, self.max_bytes)
 
-    def _files(self, pattern: str) -> list[Path]:
-        return list(self.entries_dir.glob(pattern)) if self.entries_dir.is_dir() else []
 
-    def _entries_by_age(self) -> list[tuple[float, Path, int]]:
-        """(last use, path, size) of every entry, least recently used first."""
-        entries = []
-        for path in self._files(f"*{ENTRY_SUFFIX}"):
-            try:
-                stat = path.stat()
-            except FileNotFoundError:  # removed by a concurrent process
-                continue
-            entries.append((stat.st_mtime, path, stat.st_size))
-        return sorted(entries)
+def _read(path: Path) -> StoreEntry:
+    with np.load(path, allow_pickle=False) as stored:
+        if _META_NAME not in stored.files:
+            raise ValueError("the entry has no metadata")
+        arrays = {name: stored[name] for name in stored.files if name != _META_NAME}
+        meta = json.loads(str(stored[_META_NAME]))
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not a JSON object")
+    return StoreEntry(arrays, meta)
 
-    def _evict(self, keep: str) -> bool:
-        """Drop stale temporary files, then least recently used entries until within the cap; True if ``keep``
-        survived."""
-        now = time.time()
-        for path in self._files(f".*{TEMP_SUFFIX}"):
-            try:
-                if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
-                    path.unlink(missing_ok=True)
-            except FileNotFoundError:
-                continue
-        entries = self._entries_by_age()
-        kept = self.path(keep)
-        total = sum(size for _, _, size in entries)
-        for _, path, size in sorted(entries, key=lambda entry: entry[1] == kept):  # ``keep`` goes last
-            if total <= self.max_bytes:
-                break
-            path.unlink(missing_ok=True)
-            total -= size
-        return kept.exists()
+
+def _problem(entry: StoreEntry, rows: int | None, required: tuple[str, ...]) -> str | None:
+    """Why ``entry`` is not what the caller expects, or None."""
+    missing = [name for name in required if name not in entry.arrays]
+    if missing:
+        return f"lacks the array(s) {', '.join(missing)}"
+    for name, array in entry.arrays.items():
+        if rows is not None and (array.ndim == 0 or array.shape[0] != rows):
+            return f"has {name} of shape {array.shape}, not {rows} rows"
+        if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+            return f"has NaN or infinite values in {name}"
+    return None
 
 
 def _check_arrays(arrays: dict[str, np.ndarray]) -> None:
     for name, array in arrays.items():
         if name == _META_NAME or not name.isidentifier():
             raise ValueError(f"array name {name!r} is not allowed in the feature store")
-        if np.asarray(array).dtype.hasobject:
+        array = np.asarray(array)
+        if array.dtype.hasobject:
             raise ValueError(f"array {name!r} holds Python objects; the feature store keeps numeric arrays only")
+        if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+            raise ValueError(f"array {name!r} holds NaN or infinite values; the feature store keeps finite arrays only")
 
 
 def _remove(path: Path) -> None:
@@ -176,10 +169,3 @@ def _remove(path: Path) -> None:
     except OSError:
         pass
 
-
-def _touch(path: Path) -> None:
-    """Mark ``path`` as just used (the LRU clock); a concurrent eviction may have removed it already."""
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        pass

@@ -3,7 +3,9 @@
 Every entry is checked before anything is written: no absolute paths, no ``..`` components, no symbolic links, no
 encrypted entries, no duplicates, and limits on the number of files and the total uncompressed size (a zip bomb
 is refused). ``zipfile`` itself stops each entry at its declared size and checks its CRC, so the declared sizes
-that the limit checks are the sizes written.
+that the limit checks are the sizes written. The extraction lives in the store's ``datasets/`` folder, counts
+against its size cap like feature entries, and stays pinned (:mod:`transfer_core.folder_locks`) while the process
+that extracted or reused it runs, so no eviction pulls it from under the images being read.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import lzma
 import re
 import shutil
 import stat
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..store import default_root
+from ..folder_locks import Staging, pin
+from ..store import FeatureStore
+from ..store_root import DATASETS, EXTRACTING_PREFIX, extracted_name, touch
 from .catalogue import Catalogue
 from .errors import DatasetError
 from .fingerprint import file_sha256
@@ -39,35 +42,35 @@ class ZipLimits:
 def zip_catalogue(zip_path: Path, limits: ZipLimits = ZipLimits()) -> Catalogue:
     """The image folder inside ``zip_path`` (a single wrapping folder is looked through), extracted into the
     cache (``$TRANSFER_SCOUT_CACHE/datasets``) once per zip content."""
-    folder = extract_zip(zip_path, default_root() / "datasets", limits)
+    folder = extract_zip(zip_path, FeatureStore(), limits)
     return folder_catalogue(_dataset_root(folder), name=zip_path.stem)
 
 
-def extract_zip(zip_path: Path, destination: Path, limits: ZipLimits = ZipLimits()) -> Path:
-    """Extract ``zip_path`` into ``destination/zip-<content hash>/`` (reused when already there) and return it.
+def extract_zip(zip_path: Path, store: FeatureStore, limits: ZipLimits = ZipLimits()) -> Path:
+    """Extract ``zip_path`` into ``store``'s ``datasets/zip-<content hash>/`` (reused when already there), pin it for
+    this process and return it; then evict what the store's size cap has no room for.
 
     Nothing is written unless every entry passes the checks; a failed extraction leaves nothing behind.
     """
-    target = destination / f"zip-{file_sha256(zip_path)[:32]}"
-    if target.is_dir():
+    target = store.root / DATASETS.folder / extracted_name(file_sha256(zip_path))
+    if pin(target):
+        touch(target)
         return target
     try:
         with zipfile.ZipFile(zip_path) as archive:
             members = _checked_members(archive, zip_path, limits)
-            destination.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=destination))
-            try:
+            with Staging(store.folder(DATASETS), EXTRACTING_PREFIX) as staging:
                 for info, parts in members:
-                    _write_member(archive, info, staging.joinpath(*parts))
-                staging.rename(target)
-            except OSError:
-                if not target.is_dir():  # else a concurrent extraction of the same zip finished first
-                    raise
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                    _write_member(archive, info, staging.path.joinpath(*parts))
+                try:
+                    staging.publish(target)
+                except OSError:
+                    if not pin(target):  # else a concurrent extraction of the same zip finished first
+                        raise
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error, lzma.LZMAError) as error:
         raise DatasetError(f"could not extract {zip_path} ({error}): check that it is a complete, unencrypted zip, "
                            "or unzip it yourself and give the folder") from error
+    store.evict()
     return target
 
 

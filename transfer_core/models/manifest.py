@@ -21,6 +21,7 @@ from pathlib import Path
 
 from transfer_core.atomic import atomic_write
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing
+from transfer_core.store_root import MANIFEST_SUFFIX, MANIFESTS, claim
 
 MANIFEST_VERSION = 1
 _PACKAGES = ("torch", "torchvision", "timm", "onnx2torch")
@@ -75,6 +76,7 @@ def remember_manifest(model: LoadedModel, layer: str | None, root: Path) -> None
         return
     text = json.dumps(ModelManifest.of(model).to_dict(), sort_keys=True).encode("utf-8")
     try:
+        claim(Path(root), MANIFESTS)
         atomic_write(path, lambda stream: stream.write(text))
     except OSError:
         pass
@@ -87,7 +89,7 @@ def _manifest_path(model_id: str, layer: str | None, root: Path) -> Path | None:
     identity = {"manifest": MANIFEST_VERSION, "model_id": model_id, "layer": layer, "code": _adapter_code_hash(),
                 "packages": _package_versions(), "files": [_file_state(path) for path in files]}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
-    return Path(root) / "models" / f"{digest}.json"
+    return Path(root) / MANIFESTS.folder / f"{digest}{MANIFEST_SUFFIX}"
 
 
 def source_files(model_id: str) -> list[Path] | None:
