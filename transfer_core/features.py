@@ -126,8 +126,9 @@ def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str |
 
 def _stored(store: FeatureStore, key: str, dataset: ImageDataset, progress: Progress | None,
             started: float) -> ExtractionResult | None:
-    """The stored extraction under ``key`` (reported to ``progress`` as done), or None on a miss."""
-    cached = store.get(key)
+    """The stored extraction under ``key`` (reported to ``progress`` as done), or None on a miss (the store drops an
+    entry without features, with non-finite values or with another number of rows than the dataset)."""
+    cached = store.get(key, rows=dataset.size, required=("features",))
     if cached is None:
         return None
     if progress is not None:
