@@ -64,22 +64,46 @@ def test_a_layer_has_its_own_manifest(tmp_path):
     assert read_manifest("zoo:cnn-mnist", None, tmp_path) is not None
 
 
-def test_a_changed_weights_file_misses(tmp_path):
+def _save_weights(path, seed):
     from safetensors.torch import save_file
     import timm
 
-    path = tmp_path / "weights.safetensors"
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     save_file(timm.create_model(TINY_TIMM, num_classes=3).state_dict(), str(path))
+
+
+def _replace_keeping_size_and_time(path, seed):
+    """Overwrite ``path`` with other weights of the same architecture, then restore its modification time."""
+    before = path.stat()
+    _save_weights(path, seed)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def test_a_checkpoint_replaced_with_the_same_size_and_time_misses(tmp_path):
+    path = tmp_path / "weights.safetensors"
+    _save_weights(path, 0)
     model_id = f"file:{path}?arch={TINY_TIMM}"
     loaded = load_model(model_id)
     remember_manifest(loaded, None, tmp_path / "store")
     assert read_manifest(model_id, None, tmp_path / "store") == ModelManifest.of(loaded)
-    torch.manual_seed(1)
-    save_file(timm.create_model(TINY_TIMM, num_classes=3).state_dict(), str(path))
-    stat = path.stat()
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    _replace_keeping_size_and_time(path, 1)
     assert read_manifest(model_id, None, tmp_path / "store") is None
+
+
+def test_features_of_a_replaced_checkpoint_are_recomputed(tmp_path, digits):
+    path = tmp_path / "weights.safetensors"
+    _save_weights(path, 0)
+    model_id = f"file:{path}?arch={TINY_TIMM}"
+    store = FeatureStore(tmp_path / "store")
+    first, manifest = extract_by_id(model_id, digits, store=store)
+    assert extract_by_id(model_id, digits, store=store)[0].cache_hit
+    _replace_keeping_size_and_time(path, 1)
+    again, replaced = extract_by_id(model_id, digits, store=store)
+    assert not again.cache_hit and replaced.fingerprint != manifest.fingerprint
+    assert replaced.fingerprint == load_model(model_id).fingerprint
+    assert not np.array_equal(again.features, first.features)
 
 
 @pytest.mark.parametrize("model_id", ["timm:resnet18", "torchvision:resnet18", "file:/tmp/x.pth", "nonsense"])

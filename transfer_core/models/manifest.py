@@ -4,9 +4,12 @@ Loading a checkpoint (Keras / ONNX conversion, hashing every weight for the fing
 once features are cached that is most of a repeated ``rank``. After a model is loaded once, its
 :class:`ModelManifest` (fingerprint, preprocessing, layer, whether it has a source head, card) is written as JSON
 under ``models/`` in the feature store's root, keyed by the *source identity*: the model ID and layer, the installed
-versions of torch / torchvision / timm / onnx2torch, a hash of this package's model-adapter code, and the size and
-modification time of every file the weights come from (the zoo's asset-package files, a ``file:`` or ``onnx:``
-path). Any change to those gives another key, so a stale manifest is never used. ``timm:`` and ``torchvision:``
+versions of torch / torchvision / timm / onnx2torch, a hash of this package's model-adapter code, and the files the
+weights come from. A ``file:`` or ``onnx:`` checkpoint is identified by the sha256 of its bytes, hashed on every
+request (about 0.1 s per 100 MB, against seconds to load the model), so a replacement with the same size and
+modification time is noticed. The zoo's asset-package files are identified by size and modification time: only
+``pip`` rewrites them, and hashing the whole zoo (~400 MB) would add a noticeable share to a fully cached ``rank``.
+Any change to those gives another key, so a stale manifest is never used. ``timm:`` and ``torchvision:``
 models come from a hub whose files are resolved while loading: they have no source identity and are always loaded.
 """
 
@@ -86,8 +89,9 @@ def _manifest_path(model_id: str, layer: str | None, root: Path) -> Path | None:
     files = source_files(model_id)
     if files is None:
         return None
+    identify = _file_state if model_id.startswith("zoo:") else _file_content
     identity = {"manifest": MANIFEST_VERSION, "model_id": model_id, "layer": layer, "code": _adapter_code_hash(),
-                "packages": _package_versions(), "files": [_file_state(path) for path in files]}
+                "packages": _package_versions(), "files": [identify(path) for path in files]}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
     return Path(root) / MANIFESTS.folder / f"{digest}{MANIFEST_SUFFIX}"
 
@@ -111,6 +115,16 @@ def source_files(model_id: str) -> list[Path] | None:
     if kind == "onnx":
         return [Path(rest).expanduser()]
     return None
+
+
+def _file_content(path: Path) -> list:
+    """(resolved path, sha256 of the bytes) of ``path``, read afresh; a missing file gives an identity no load can
+    match."""
+    try:
+        with open(path, "rb") as handle:
+            return [str(path.resolve()), hashlib.file_digest(handle, "sha256").hexdigest()]
+    except OSError:
+        return [str(path), None]
 
 
 def _file_state(path: Path) -> list:
