@@ -68,6 +68,9 @@ def test_a_model_that_fails_is_reported_and_the_rest_continue(tmp_path, capsys):
     (["--dataset", "demo:nosuch", "--models", "zoo:cnn-mnist"], "demo"),
     (["--dataset", "demo:digits", "--models", "zoo:cnn-mnist", "--metrics", "nosuch"], "unknown metric"),
     (["--dataset", "demo:digits", "--models", "zoo:no-such-model"], "no model could be scored"),
+    # checked before any model is loaded: otherwise the missing model would be the last word
+    (["--dataset", "demo:digits", "--models", "zoo:no-such-model", "--option", "nleep.seeds=0"],
+     "option nleep.seeds=0 is invalid"),
 ])
 def test_rank_usage_errors_exit_2(tmp_path, capsys, argv, fragment):
     assert main(["rank", *argv, "--limit", "30", "--out", str(tmp_path)]) == 2

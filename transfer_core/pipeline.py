@@ -72,9 +72,10 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
     """Like :func:`rank` for an already loaded :class:`~transfer_core.data.base.ImageDataset`."""
     from transfer_core.features import extract_by_id
     from transfer_core.metrics.prepared import prepare
-    from transfer_core.metrics.suite import score_suite
+    from transfer_core.metrics.suite import checked_options, score_suite
     from transfer_core.store import FeatureStore
 
+    options = checked_options(options)  # an out-of-range option fails here, before any model is loaded
     store = store if store is not None else FeatureStore()
     ids = expand_model_ids(model_ids)
     rows, errors, warnings_by_model, used_metrics = [], {}, {}, []
