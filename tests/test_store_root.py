@@ -137,3 +137,17 @@ def test_a_crashed_write_inside_a_fine_tuning_run_is_cleaned_once_stale(store):
     age(crashed, STALE_SECONDS + 60)
     store.evict()
     assert not crashed.exists() and RunStore(run).result() == {"accuracy": 0.5}
+
+
+def test_uploads_and_fine_tuning_runs_claim_the_default_root_as_the_store_does(tmp_path, monkeypatch):
+    from transfer_core.groundtruth import default_cache_dir
+
+    for writer in ("upload", "run"):
+        root = tmp_path / writer
+        monkeypatch.setenv("TRANSFER_SCOUT_CACHE", str(root))
+        if writer == "upload":
+            saved = save_upload("photo.png", b"bytes")
+            assert saved.parent.parent == root / UPLOADS.folder
+        else:
+            assert default_cache_dir() == root / RUNS.folder
+        assert (root / MARKER).is_file()  # so `cache clear` recognises a root only these wrote

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from transfer_core.store import default_root
+from transfer_core.store_root import UPLOADS, claim
 
 DATASET_SUFFIXES = (".zip", ".csv")
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
@@ -44,7 +45,7 @@ def save_upload(name: str, data: bytes, root: str | os.PathLike | None = None) -
     """Write ``data`` to ``<root>/<sha256[:16]>/<clean name>`` (atomically, once per content) and return the path."""
     if not data:
         raise UploadError(f"{name!r} is empty; upload the file again")
-    folder = Path(root) if root is not None else default_root() / "uploads"
+    folder = Path(root) if root is not None else claim(default_root(), UPLOADS)
     target = folder / hashlib.sha256(data).hexdigest()[:16] / clean_name(name)
     if target.is_file():
         return target

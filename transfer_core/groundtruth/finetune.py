@@ -41,14 +41,15 @@ from transfer_core.groundtruth.splits import split_indices
 from transfer_core.groundtruth.targets import class_indices, target_matrix, task_of
 from transfer_core.models.base import LoadedModel
 from transfer_core.store import default_root, store_key
+from transfer_core.store_root import RUNS, claim
 
 FINETUNE_VERSION = 1  # bump when a change here alters the result of a given model, dataset and protocol
 MIN_PER_CLASS = 3  # one image each for train, validation and test
 
 
 def default_cache_dir() -> Path:
-    """Where fine-tuning runs are kept: ``groundtruth/`` under the feature store's root."""
-    return default_root() / "groundtruth"
+    """Where fine-tuning runs are kept: the store's folder for them under its root (created and marked)."""
+    return claim(default_root(), RUNS)
 
 
 def run_key(model: LoadedModel, dataset: ImageDataset, protocol: FineTuneProtocol) -> str:
