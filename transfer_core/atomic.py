@@ -28,6 +28,11 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     fsync_folder(path.parent)
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write` of ``text`` as UTF-8."""
+    atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
 def fsync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
     try:

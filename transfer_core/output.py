@@ -8,7 +8,7 @@ import json
 import math
 from pathlib import Path
 
-from transfer_core.atomic import atomic_write
+from transfer_core.atomic import atomic_write_text
 
 
 def _finite_or_none(value):
@@ -46,6 +46,6 @@ def write_ranking(ranking, folder: str | Path) -> tuple[Path, Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = folder / "ranking.csv", folder / "ranking.json"
-    atomic_write(csv_path, lambda stream: stream.write(ranking_csv(ranking).encode()))
-    atomic_write(json_path, lambda stream: stream.write(ranking_json(ranking).encode()))
+    atomic_write_text(csv_path, ranking_csv(ranking))
+    atomic_write_text(json_path, ranking_json(ranking))
     return csv_path, json_path

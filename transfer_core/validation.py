@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from transfer_core.app_state import INTERVAL_FRACTION, INTERVAL_LEVEL, INTERVAL_SEED
+from transfer_core.atomic import atomic_write_text
 from transfer_core.groundtruth import (FINE_TUNE, LINEAR_PROBE, FineTuneProtocol, GroundTruthError, fine_tune,
                                        load_groundtruth_csv, probe_model)
 
@@ -220,9 +221,9 @@ def write_validation(validation: Validation, folder: str | Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "groundtruth.csv", folder / "evaluation.csv", folder / "validation.json"]
-    paths[0].write_text(groundtruth_csv(validation))
-    paths[1].write_text(evaluation_csv(validation))
-    paths[2].write_text(json.dumps(validation.to_dict(), indent=2, default=_jsonable))
+    atomic_write_text(paths[0], groundtruth_csv(validation))  # a crash leaves the old file, never half of one
+    atomic_write_text(paths[1], evaluation_csv(validation))
+    atomic_write_text(paths[2], json.dumps(validation.to_dict(), indent=2, default=_jsonable))
     return paths
 
 
