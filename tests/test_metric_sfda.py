@@ -130,3 +130,29 @@ def test_bad_input():
         sfda(features, labels, device="cpu")
     with pytest.raises(MetricInputError, match="labels"):
         sfda(prepare(np.ones((4, 2)), targets=np.arange(4.0), device="cpu"))
+
+
+@pytest.mark.parametrize("scale", [0.01, 0.05, 0.3])
+def test_with_fewer_samples_than_dimensions_the_fit_in_the_samples_span_is_the_ambient_fit(scale):
+    # N < D: SFDA fits in the N-dimensional coordinates of the centred features' span. Every sample, mean and
+    # scatter lies in that span, the shrinkage target keeps tr / D of the ambient space and the power iteration
+    # starts from the ambient S_w·1, so λ and the logits (up to a per-sample constant) are those of the D-dim fit.
+    # (At λ's 1e-10 floor both fits are conditioned ~1e10 and agree only to ~1e-5: rounding, not the method.)
+    from transfer_core.metrics.lda import fit_shrinkage_lda
+    from transfer_core.metrics.sfda import span_coordinates
+
+    features, labels = blobs(n=60, d=200, classes=3, scale=scale)
+    data = prepare(features + 5.0 * scale, labels, device="cpu")
+    ambient = fit_shrinkage_lda(data.features, data.labels, data.num_classes)
+    coordinates, span = span_coordinates(data)
+    assert coordinates.shape == (60, 59) and span.dim == 200  # centring leaves N − 1 directions
+    reduced = fit_shrinkage_lda(coordinates, data.labels, data.num_classes, span=span)
+    assert 1e-3 < reduced.shrinkage < 1 and reduced.shrinkage == pytest.approx(ambient.shrinkage, rel=1e-10)
+
+    def centred_logits(lda, x):
+        logits = x @ lda.coef.T + lda.intercept
+        return (logits - logits.mean(dim=1, keepdim=True)).numpy()
+
+    expected = centred_logits(ambient, data.features)
+    np.testing.assert_allclose(centred_logits(reduced, coordinates), expected, rtol=0,
+                               atol=1e-10 * np.abs(expected).max())

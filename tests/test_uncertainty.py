@@ -9,6 +9,7 @@ from transfer_core.metrics.errors import MetricInputError
 from transfer_core.metrics.knn import knn
 from transfer_core.metrics.leep import leep
 from transfer_core.metrics.logme import logme
+from transfer_core.metrics.prepared import prepare
 from transfer_core.ranking import ranks_for_metric
 from transfer_core.uncertainty import (RankIntervals, ScoreDraws, _metric_names, metric_stability, random_subsets,
                                        rank_intervals, stability_from_scores, stratified_subsets,
@@ -202,13 +203,18 @@ def test_a_metric_a_model_cannot_run_is_left_out_for_that_model_only():
     assert intervals.interval("with_head", "leep") == (1.0, 1.0)  # alone in that metric's ranking
 
 
+def prepared_pool(features: dict, probs: dict, **supervision) -> dict:
+    return {model: prepare(values, source_probs=probs.get(model), device="cpu", **supervision)
+            for model, values in features.items()}
+
+
 def test_all_means_every_metric_some_model_can_run():
     features, labels = synthetic_pool({"a": 1.0, "b": 2.0})
     probs = np.random.default_rng(1).dirichlet(np.ones(4), size=len(labels))
     # The name resolution alone: scoring every metric would make this test slow.
-    names = _metric_names("all", features, {"b": probs}, {"labels": labels}, "cpu")
+    names = _metric_names("all", prepared_pool(features, {"b": probs}, labels=labels), "labels")
     assert {"leep", "nce", "knn", "logme"} <= set(names)
-    assert "leep" not in _metric_names("all", features, {}, {"labels": labels}, "cpu")
+    assert "leep" not in _metric_names("all", prepared_pool(features, {}, labels=labels), "labels")
 
 
 def test_warnings_are_collected_once_per_model():
@@ -255,7 +261,7 @@ def test_regression_informative_features_rank_first_on_every_subset(outputs):
 
 def test_regression_runs_only_the_metrics_that_support_it():
     features, targets = regression_pool()
-    assert set(_metric_names("all", features, {}, {"targets": targets}, "cpu")) == {"logme", "disco"}
+    assert set(_metric_names("all", prepared_pool(features, {}, targets=targets), "targets")) == {"logme", "disco"}
     draws = subsample_scores(features, targets=targets, metrics=["knn", "logme", "sfda"], repeats=2, device="cpu")
     assert draws.metrics == ["logme"] and set(draws.scores) == {"logme"}
     assert np.isfinite(draws.scores["logme"]).all()

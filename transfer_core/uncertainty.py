@@ -28,7 +28,7 @@ import numpy as np
 from transfer_core.evaluation import MIN_MODELS, weighted_tau
 from transfer_core.metrics import get_metric
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
-from transfer_core.metrics.prepared import prepare
+from transfer_core.metrics.prepared import Prepared, prepare
 from transfer_core.metrics.registry import CLASSIFICATION, REGRESSION
 from transfer_core.metrics.suite import score_suite, select_metrics
 from transfer_core.ranking import add_ranks
@@ -133,7 +133,8 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
     Give class ``labels`` (class-stratified subsets) or regression ``targets`` [N] / [N, K] (plain random
     subsets). A metric whose inputs a model lacks (LEEP without source probabilities) is left out for that
     model (its scores are NaN), and a metric that does not support the task is not run, as in the ranking
-    pipeline.
+    pipeline. Each model's inputs are validated once; every subset shares them (and, with fewer images than
+    feature dimensions, their Gram matrices: :meth:`~transfer_core.metrics.prepared.Prepared.subset`).
     """
     models = list(features_by_model)
     if not models:
@@ -144,17 +145,16 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
         rows = len(features_by_model[model])
         if rows != len(values) or (probs.get(model) is not None and len(probs[model]) != len(values)):
             raise MetricInputError(f"{model}: the features / source probabilities and the {kind} differ in length")
-    names = _metric_names(metrics, features_by_model, probs, {kind: values}, device)
+    full = {model: prepare(features_by_model[model], source_probs=probs.get(model), device=device, **{kind: values})
+            for model in models}
+    names = _metric_names(metrics, full, kind)
     subsets = _subsets(kind, values, fraction, repeats, seed)
     scores = {name: np.full((repeats, len(models)), np.nan) for name in names}
     warnings_by_model: dict[str, dict[str, None]] = {model: {} for model in models}
     started, total = time.perf_counter(), repeats * len(models)
     for draw, subset in enumerate(subsets):
         for column, model in enumerate(models):
-            model_probs = probs.get(model)
-            prepared = prepare(np.asarray(features_by_model[model])[subset], **{kind: values[subset]},
-                               source_probs=None if model_probs is None else np.asarray(model_probs)[subset],
-                               device=device)
+            prepared = full[model].subset(subset)
             runnable = [name for name in names if not get_metric(name).missing_inputs(prepared)]
             for name, outcome in score_suite(prepared, runnable, options).items():
                 scores[name][draw, column] = np.nan if outcome.value is None else outcome.value
@@ -166,14 +166,13 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
     return ScoreDraws(models, names, subsets, scores, {model: list(seen) for model, seen in warnings_by_model.items()})
 
 
-def _metric_names(metrics, features_by_model, probs, supervision: dict[str, np.ndarray], device) -> list[str]:
-    """``"all"`` = every metric that at least one model can run with ``supervision`` (``{"labels": …}`` or
-    ``{"targets": …}``). Named metrics that do not support the task (classification-only ones for regression
+def _metric_names(metrics, prepared_by_model: dict[str, Prepared], kind: str) -> list[str]:
+    """``"all"`` = every metric that at least one model can run with its ``kind`` of supervision (``"labels"`` or
+    ``"targets"``). Named metrics that do not support the task (classification-only ones for regression
     targets) are dropped; a remaining one that no model can run (its inputs missing everywhere), an unknown
     name, or nothing left is an error before any scoring starts."""
     runnable: list[str] = []
-    for model, features in features_by_model.items():
-        prepared = prepare(features, source_probs=probs.get(model), device=device, **supervision)
+    for prepared in prepared_by_model.values():
         runnable += [name for name in select_metrics("all", prepared) if name not in runnable]
     if metrics in (None, "all", ["all"]):
         if not runnable:
@@ -182,7 +181,7 @@ def _metric_names(metrics, features_by_model, probs, supervision: dict[str, np.n
     requested = [metrics] if isinstance(metrics, str) else list(metrics)
     if not requested:
         raise MetricInputError("no metrics were requested")
-    task = CLASSIFICATION if "labels" in supervision else REGRESSION
+    task = CLASSIFICATION if kind == "labels" else REGRESSION
     names = [name for name in requested if task in get_metric(name).tasks]  # get_metric rejects unknown names
     if not names:
         raise MetricInputError(f"none of {', '.join(requested)} supports {task}")

@@ -25,11 +25,16 @@ class Spectrum:
     scores: torch.Tensor  # U S, [N, k]: the coordinates of each row along the singular directions
 
     @property
+    def nonzero(self) -> torch.Tensor:
+        """``[k]`` mask of the singular values above the noise floor (the rest are rounding noise)."""
+        return self.singular_values > _zero_threshold(self.singular_values)
+
+    @property
     def left_vectors(self) -> torch.Tensor:
         """``U`` [N, k]; columns for (numerically) zero singular values are zero."""
-        s = self.singular_values
-        safe = torch.where(s > _zero_threshold(s), s, torch.ones_like(s))
-        return torch.where(s > _zero_threshold(s), self.scores / safe, torch.zeros_like(self.scores))
+        s, nonzero = self.singular_values, self.nonzero
+        safe = torch.where(nonzero, s, torch.ones_like(s))
+        return torch.where(nonzero, self.scores / safe, torch.zeros_like(self.scores))
 
 
 def _zero_threshold(s: torch.Tensor) -> torch.Tensor:
@@ -38,15 +43,16 @@ def _zero_threshold(s: torch.Tensor) -> torch.Tensor:
     return largest * (max(s.shape[0], 1) * torch.finfo(s.dtype).eps) ** 0.5
 
 
-def spectrum_of(matrix: torch.Tensor) -> Spectrum:
-    """Exact thin SVD through the eigendecomposition of the smaller Gram matrix (float64)."""
+def spectrum_of(matrix: torch.Tensor, gram: torch.Tensor | None = None) -> Spectrum:
+    """Exact thin SVD through the eigendecomposition of the smaller Gram matrix (float64); with N < D the caller
+    may pass ``gram`` = M Mᵀ when it already has it."""
     n, d = matrix.shape
     if n >= d:
         eigenvalues, vectors = torch.linalg.eigh(matrix.T @ matrix)
         eigenvalues, vectors = eigenvalues.flip(0), vectors.flip(1)
         scores = matrix @ vectors
     else:
-        eigenvalues, left = torch.linalg.eigh(matrix @ matrix.T)
+        eigenvalues, left = torch.linalg.eigh(matrix @ matrix.T if gram is None else gram)
         eigenvalues, left = eigenvalues.flip(0), left.flip(1)
         scores = left * eigenvalues.clamp_min(0).sqrt()
     return Spectrum(eigenvalues.clamp_min(0).sqrt(), scores)
@@ -67,6 +73,25 @@ class Prepared:
             raise MetricInputError("give either labels (classification) or targets (regression), not both")
         self.labels, self.classes = (None, None) if labels is None else as_labels(labels, n_rows, self.device)
         self.targets = None if targets is None else as_matrix(targets, "targets", self.device, n_rows=n_rows)
+        self._gram_source: tuple[Prepared, torch.Tensor] | None = None  # (parent, rows) of a subset
+
+    def subset(self, rows) -> Prepared:
+        """The same inputs restricted to ``rows`` (e.g. one resampled subset of the images), without validating and
+        converting them again. With fewer rows than dimensions, the subset's spectra come from sub-blocks of Gram
+        matrices of these full inputs (computed once, shared by every subset) instead of new N × D products."""
+        rows = torch.as_tensor(rows, dtype=torch.int64, device=self.device)
+        part = Prepared.__new__(Prepared)
+        part.device = self.device
+        part.features, part.source_probs, part.targets = (
+            None if value is None else value[rows] for value in (self.features, self.source_probs, self.targets))
+        part.labels, part.classes = self.labels, self.classes
+        if self.labels is not None:
+            present = torch.unique(self.labels[rows])
+            part.labels = torch.searchsorted(present, self.labels[rows])  # 0..C'−1 again if a class is left out
+            part.classes = self.classes[present.cpu().numpy()]
+        few = self.features is not None and rows.numel() < self.features.shape[1]
+        part._gram_source = (self, rows) if few else None
+        return part
 
     def _row_count(self, features, labels, targets, source_probs) -> int:
         if self.features is not None:
@@ -107,13 +132,31 @@ class Prepared:
     @cached_property
     def centered_spectrum(self) -> Spectrum:
         """Thin SVD of the centred features: PCA, DISCO's spectral components, TransRate."""
-        return spectrum_of(self.centered)
+        if self._gram_source is None:
+            return spectrum_of(self.centered)
+        parent, rows = self._gram_source
+        block = parent.centered_gram[rows][:, rows]  # products of rows centred on the parent's mean: centre again
+        row_means = block.mean(dim=1)
+        return spectrum_of(self.centered, block - row_means[:, None] - row_means[None, :] + row_means.mean())
 
     @cached_property
     def raw_spectrum(self) -> Spectrum:
         """Thin SVD of the uncentred features (LogME: no centering, no bias)."""
         self.require("features")
-        return spectrum_of(self.features)
+        if self._gram_source is None:
+            return spectrum_of(self.features)
+        parent, rows = self._gram_source
+        return spectrum_of(self.features, parent.gram[rows][:, rows])
+
+    @cached_property
+    def gram(self) -> torch.Tensor:
+        """``F Fᵀ`` [N, N] of the features, for subsets (:meth:`subset`)."""
+        return self.features @ self.features.T
+
+    @cached_property
+    def centered_gram(self) -> torch.Tensor:
+        """Gram matrix of the centred features, for subsets (:meth:`subset`)."""
+        return self.centered @ self.centered.T
 
     def pca(self, dim: int | None = None, variance: float | None = None) -> torch.Tensor:
         """Principal-component coordinates (no whitening), by a fixed ``dim`` (capped at min(N, D)) or the

@@ -8,9 +8,9 @@ import torch
 
 from transfer_core.metrics.errors import TransferabilityWarning
 from transfer_core.metrics.inputs import require_classes
-from transfer_core.metrics.lda import ShrinkageLDA, fit_shrinkage_lda
+from transfer_core.metrics.lda import ShrinkageLDA, Span, fit_shrinkage_lda
 from transfer_core.metrics.options import PCA_DIM
-from transfer_core.metrics.prepared import prepare
+from transfer_core.metrics.prepared import Prepared, prepare
 from transfer_core.metrics.registry import CLASSIFICATION, check_options, register
 
 
@@ -23,6 +23,13 @@ def self_challenging_mix(x: torch.Tensor, labels: torch.Tensor, lda: ShrinkageLD
     confidence = torch.softmax(lda.posterior(x), dim=1).gather(1, labels[:, None])
     others_mean = (lda.means.sum(dim=0, keepdim=True) - lda.means) / (lda.means.shape[0] - 1)
     return confidence * x + (1.0 - confidence) * others_mean[labels]
+
+
+def span_coordinates(data: Prepared) -> tuple[torch.Tensor, Span]:
+    """The centred features' principal coordinates U S (the shared spectrum; components at the noise floor left
+    out) and what the fit needs of the D-dimensional space: with N < D this fits N-, not D-dimensional scatters."""
+    spectrum = data.centered_spectrum
+    return spectrum.scores[:, spectrum.nonzero], Span(data.features.shape[1], data.features.sum(dim=1))
 
 
 @register("sfda", tasks=(CLASSIFICATION,),
@@ -57,16 +64,18 @@ def sfda(features, labels=None, *, pca_dim: int | None = None, device="auto") ->
     data = prepare(features, labels, device=device)
     data.require("features", "labels")
     require_classes(data.num_classes, "SFDA")
-    x = data.features
+    x, span = data.features, None
     if pca_dim is not None:
         x = data.pca(dim=pca_dim)
-    n, d = x.shape
+    elif data.n < data.features.shape[1]:
+        x, span = span_coordinates(data)
+    n, d = data.n, x.shape[1] if span is None else span.dim
     if n < d + data.num_classes:
         warnings.warn(
             f"SFDA saturates towards 1.0 with {n} samples in {d} dimensions and {data.num_classes} classes "
             f"(N < D + C: the within-class scatter is singular); compare models at a common pca_dim well below N",
             TransferabilityWarning, stacklevel=2)
-    first = fit_shrinkage_lda(x, data.labels, data.num_classes)
+    first = fit_shrinkage_lda(x, data.labels, data.num_classes, span=span)
     mixed = self_challenging_mix(x, data.labels, first)
-    second = fit_shrinkage_lda(mixed, data.labels, data.num_classes, shrinkage=first.shrinkage)
+    second = fit_shrinkage_lda(mixed, data.labels, data.num_classes, shrinkage=first.shrinkage, span=span)
     return float(second.mean_true_class_probability(mixed, data.labels))
