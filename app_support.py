@@ -7,15 +7,17 @@ and keeps loaded models, datasets and stored features in bounded ``st.cache_reso
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from transfer_core.app_state import AppDefaults, app_defaults
+from transfer_core.models.ids import short_name  # noqa: F401  (the pages' display names)
 
 if TYPE_CHECKING:  # heavy imports stay lazy at run time
     from transfer_core.pipeline import Ranking
+    from transfer_core.rank_run import RankRun
     from transfer_core.uncertainty import RankIntervals
     from transfer_core.verdict import Verdict
 
@@ -29,7 +31,6 @@ ZOO_SELECTION = "models_zoo"
 OTHER_MODELS = "models_other"
 METRICS = "rank_metrics"
 
-FISHER_POINTS = 2000  # a Fisher projection is fitted on every image; at most this many are drawn
 
 PAGE_DATASET = "pages/dataset.py"
 PAGE_MODELS = "pages/models.py"
@@ -51,15 +52,33 @@ class DatasetSpec:
 
 @dataclass
 class RunResult:
-    """A finished ranking and everything shown beside it."""
+    """A finished run of the core (:class:`~transfer_core.rank_run.RankRun`) and the dataset choice it ran on."""
 
-    ranking: Ranking
+    result: RankRun
     spec: DatasetSpec
     dataset_fingerprint: str
-    intervals: RankIntervals | None  # None when switched off or impossible (see ``notes``)
-    verdict: Verdict | None  # None when no model was ranked
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+
+    @property
+    def ranking(self) -> Ranking:
+        return self.result.ranking
+
+    @property
+    def intervals(self) -> RankIntervals | None:
+        """None when switched off or impossible (``notes`` say why)."""
+        return self.result.intervals
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """None when no model was ranked."""
+        return self.result.verdict
+
+    @property
+    def notes(self) -> list[str]:
+        return self.result.notes
+
+    @property
+    def seconds(self) -> float:
+        return self.result.seconds
 
 
 def defaults() -> AppDefaults:
@@ -187,7 +206,7 @@ def run_features(run: RunResult, model_id: str):
 @st.cache_data(max_entries=32, show_spinner="Projecting the features…")
 def cached_fisher(dataset_fingerprint: str, model_id: str, dims: int, _features, _labels):
     """The Fisher (LDA) projection and the warnings it raised (cached per dataset, model and dimension)."""
-    from transfer_core.projections import fisher_projection
+    from transfer_core.projections import FISHER_POINTS, fisher_projection
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -205,7 +224,3 @@ def count(number: int, noun: str) -> str:
     """``count(1, "model")`` → ``1 model``; ``count(3, "model")`` → ``3 models``."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
-
-def short_name(model_id: str) -> str:
-    """``zoo:cnn-mnist`` → ``cnn-mnist`` for labels; other sources keep their prefix."""
-    return model_id[4:] if model_id.startswith("zoo:") else model_id

@@ -4,7 +4,8 @@ import streamlit as st
 
 import app_support as shared
 from transfer_core.output import ranking_csv, ranking_json
-from transfer_core.report import STATIC_FORMATS, figure_html, figure_image, report_html, static_export_problem
+from transfer_core.report import (STATIC_FORMATS, figure_html, figure_image, report_figures, run_report,
+                                  static_export_problem)
 
 st.title("Export")
 run = shared.require_run()
@@ -13,23 +14,9 @@ stem = f"transfer-scout-{ranking.dataset.get('name', 'ranking').lower().replace(
 
 
 def run_figures() -> dict:
-    """The figures of this run by title, built on request (best model's projection only with class labels)."""
-    from transfer_core.projections import metric_agreement
-    from transfer_core.views import agreement_figure, projection_figure, ranking_figure
-
-    figures = {}
-    if ranking.models:
-        figures["Model ranking"] = ranking_figure(ranking.models, "consensus_rank")
-    if len(ranking.models) >= 3 and len(ranking.metrics) >= 2:
-        figures["Metric agreement"] = agreement_figure(*metric_agreement(
-            {metric: [row.get(metric) for row in ranking.models] for metric in ranking.metrics}))
-    dataset = shared.run_dataset(run)
-    if ranking.models and dataset.labels is not None:
-        best = ranking.models[0]["model"]
-        figures[f"Fisher projection of {shared.short_name(best)}"] = projection_figure(
-            shared.run_fisher(run, best, 2)[0], f"{shared.short_name(best)} (best bet): the target classes in its "
-            "Fisher space", model=best)
-    return figures
+    """The report's figures of this run (the best model's projection only with class labels, from the cache)."""
+    labelled = ranking.models and shared.run_dataset(run).labels is not None
+    return report_figures(ranking, shared.run_fisher(run, ranking.models[0]["model"], 2)[0] if labelled else None)
 
 
 st.write(f"The last ranking: {shared.count(len(ranking.models), 'model')} on {ranking.dataset.get('name')} "
@@ -39,11 +26,10 @@ st.subheader("The ranking")
 columns = st.columns(3)
 columns[0].download_button("Ranking as CSV", ranking_csv(ranking), file_name=f"{stem}.csv", mime="text/csv",
                            key="export_csv", icon=":material/table:")
-columns[1].download_button("Ranking as JSON", ranking_json(ranking), file_name=f"{stem}.json",
+columns[1].download_button("Ranking as JSON", ranking_json(run.result), file_name=f"{stem}.json",
                            mime="application/json", key="export_json", icon=":material/data_object:")
 columns[2].download_button("One-file HTML report",
-                           lambda: report_html(ranking, run.verdict, list(figures.items()), intervals=run.intervals,
-                                               notes=run.notes), file_name=f"{stem}-report.html", mime="text/html",
+                           lambda: run_report(run.result, figures), file_name=f"{stem}-report.html", mime="text/html",
                            key="export_report", icon=":material/description:", type="primary")
 st.caption("The report holds the verdict, the ranking table with rank intervals, the figures (interactive, "
            "opens offline), what each metric means, and every model that failed or warned.")

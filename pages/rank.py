@@ -1,14 +1,13 @@
 """Rank page: choose metrics, rank the selected models on the dataset (progress with ETA), read the verdict."""
 
 import time
-import warnings
 
 import streamlit as st
 
 import app_support as shared
-from transfer_core.app_state import (CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_LEVEL,
-                                     INTERVAL_MODES, INTERVAL_SEED, interval_metrics)
+from transfer_core.app_state import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
 from transfer_core.metrics import get_metric, metric_names
+from transfer_core.rank_run import ENSEMBLE_PCA_DIM, IntervalSettings, rank_run, suggest_ensemble
 
 INTERVAL_LABELS = {
     "all": "Every metric of the ranking: ties judged on the consensus that chose the best model",
@@ -65,66 +64,36 @@ class ExtractionProgress:
         self.status.update(label=f"Ranking: model {index + 1} of {count} ({model})…", expanded=True)
 
 
-def rank_intervals(ranking, dataset, fingerprint: str, mode: str, repeats: int, device: str):
-    """Subsampling rank intervals on the chosen metric subset, and a sentence saying how they were made."""
-    from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
-    from transfer_core.uncertainty import subsample_rank_intervals
+class IntervalProgress:
+    """The rank intervals' progress callback: one bar, drawn when the re-scoring starts."""
 
-    chosen = interval_metrics(ranking.metrics, mode)
-    models = [row["model"] for row in ranking.models]
-    if not chosen:
-        return None, "Rank intervals were switched off, so the verdict makes no statement about ties."
-    if len(models) < 2:
-        return None, ""
-    st.write("Reading the features back from the feature store for the rank intervals…")
-    extracted = {model: shared.cached_features(fingerprint, model, dataset) for model in models}
-    bar = st.progress(0.0, text=f"Rank intervals: re-ranking on {repeats} subsets…")
+    def __init__(self, repeats: int):
+        self.repeats, self.bar = repeats, None
 
-    def report(done: int, total: int, eta: float | None) -> None:
-        bar.progress(done / total, text=f"Rank intervals: {done} of {total} re-scorings · about {duration(eta)} left")
-
-    try:
-        intervals = subsample_rank_intervals(
-            {model: features for model, (features, _) in extracted.items()}, dataset.labels,
-            targets=dataset.targets, metrics=chosen,
-            source_probs_by_model={model: probs for model, (_, probs) in extracted.items() if probs is not None},
-            fraction=INTERVAL_FRACTION, repeats=repeats, seed=INTERVAL_SEED, level=INTERVAL_LEVEL, device=device,
-            progress=report)
-    except (MetricInputError, DegenerateInputError) as error:
-        return None, f"Rank intervals could not be computed ({error}), so the verdict makes no statement about ties."
-    which = ("They use every metric of the ranking." if set(chosen) == set(ranking.metrics) else
-             f"To stay fast they use only {', '.join(chosen)}, not all {len(ranking.metrics)} metrics of the ranking; "
-             "choose “Every metric of the ranking” on the Rank page to judge ties on the ranking's own consensus.")
-    drawn = "class-stratified, " if dataset.labels is not None else ""
-    return intervals, (f"Ties: every model was re-ranked on {repeats} random {INTERVAL_FRACTION:.0%} subsets of the "
-                       f"images ({drawn}seed {INTERVAL_SEED}); two models are statistically tied when their "
-                       f"{INTERVAL_LEVEL:.0%} consensus-rank intervals overlap. {which}")
+    def __call__(self, done: int, total: int, eta: float | None) -> None:
+        if self.bar is None:
+            self.bar = st.progress(0.0, text=f"Rank intervals: re-ranking on {self.repeats} subsets…")
+        self.bar.progress(done / total, text=f"Rank intervals: {done} of {total} re-scorings · about {duration(eta)} "
+                                             "left")
 
 
 def run_ranking(dataset, spec, model_ids: list[str], metrics: list[str], mode: str, repeats: int,
                 device: str) -> shared.RunResult:
-    from transfer_core.metrics.errors import MetricInputError
-    from transfer_core.pipeline import expand_model_ids, rank_dataset
+    from transfer_core.pipeline import expand_model_ids
     from transfer_core.store import FeatureStore
-    from transfer_core.verdict import verdict
 
     ids = expand_model_ids(model_ids)
-    started = time.perf_counter()
     with st.status(f"Ranking {shared.count(len(ids), 'model')} on {dataset.size} images…", expanded=True) as status:
         st.write("Each model reads every image once (its features are then cached on disk), then every metric "
-                 "scores the features.")
-        ranking = rank_dataset(dataset, ids, metrics=metrics, device=device, store=FeatureStore(),
-                               progress=ExtractionProgress(ids, status))
-        intervals, note = rank_intervals(ranking, dataset, dataset.fingerprint, mode, repeats, device)
-        try:
-            explained = verdict(ranking.models, intervals, level=INTERVAL_LEVEL)
-        except MetricInputError:
-            explained = None
-        seconds = time.perf_counter() - started
+                 "scores the features; then every model is re-ranked on subsets of the images to see which are tied.")
+        result = rank_run(dataset, ids, metrics=metrics, intervals=IntervalSettings(mode=mode, repeats=repeats),
+                          device=device, store=FeatureStore(), progress=ExtractionProgress(ids, status),
+                          interval_progress=IntervalProgress(repeats))
+        ranking = result.ranking
         failed = f", {len(ranking.errors)} failed" if ranking.errors else ""
-        status.update(label=f"Ranked {shared.count(len(ranking.models), 'model')} in {duration(seconds)}{failed}",
-                      state="complete" if ranking.models else "error", expanded=False)
-    return shared.RunResult(ranking, spec, dataset.fingerprint, intervals, explained, [note] if note else [], seconds)
+        status.update(label=f"Ranked {shared.count(len(ranking.models), 'model')} in {duration(result.seconds)}"
+                            f"{failed}", state="complete" if ranking.models else "error", expanded=False)
+    return shared.RunResult(result, spec, dataset.fingerprint)
 
 
 def consensus_whiskers(run: shared.RunResult) -> dict | None:
@@ -197,15 +166,12 @@ def ensemble_section(run) -> None:
     with st.expander("Which models to ensemble? (SFDA greedy selection)"):
         st.caption("Starting from the best single model by SFDA, add the model whose features, joined with the ones "
                    "already chosen, raise the SFDA score most; stop when nothing raises it (Shao et al., ECCV'22). "
-                   "Features are compared after a common 32-dimensional PCA so that joined features do not saturate.")
+                   f"Features are compared after a common {ENSEMBLE_PCA_DIM}-dimensional PCA so that joined features "
+                   "do not saturate.")
         if st.button("Suggest an ensemble", key="rank_ensemble_button"):
-            from transfer_core.ensemble import select_ensemble
-
-            features = {row["model"]: shared.run_features(run, row["model"])[0] for row in run.ranking.models}
-            with st.spinner("Scoring candidate sets…"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                st.session_state[ENSEMBLE] = select_ensemble(features, shared.run_dataset(run).labels,
-                                                             pca_dim=32)
+            with st.spinner("Scoring candidate sets…"):
+                st.session_state[ENSEMBLE] = suggest_ensemble(run.ranking, shared.run_dataset(run).labels,
+                                                              lambda model: shared.run_features(run, model)[0])
         choice = st.session_state.get(ENSEMBLE)
         if choice is not None:
             steps = " → ".join(f"{shared.short_name(m)} (SFDA {score:.3f})" for m, score in

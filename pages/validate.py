@@ -26,13 +26,6 @@ class ValidationResult:
     source: str  # where the ground truth came from, in words
 
 
-def ranking_dict() -> dict:
-    """The ranking as ``validate`` reads it, with the subsample that reproduces the ranked images."""
-    ranking = run.ranking.to_dict()
-    ranking["dataset"] = {**ranking["dataset"], "limit": run.spec.limit, "seed": run.spec.seed}
-    return ranking
-
-
 def protocol_inputs():
     """The fine-tuning protocol's main knobs (the rest keep :class:`FineTuneProtocol`'s defaults)."""
     from transfer_core.groundtruth import FineTuneProtocol
@@ -126,7 +119,7 @@ def run_validation(choice, repeats: int) -> None:
                          if index < total else "Ground truth ready")
             status.update(label=f"Ground truth: {message}")
 
-        validation = validate(ranking_dict(), groundtruth, protocol=protocol, stability=repeats,
+        validation = validate(run.ranking.to_dict(), groundtruth, protocol=protocol, stability=repeats,
                               labels=shared.run_dataset(run).labels,
                               features=lambda model: shared.run_features(run, model), progress=report,
                               stability_progress=stability_report(status, repeats))

@@ -124,6 +124,20 @@ def test_a_regression_dataset_gets_rank_intervals_and_a_verdict(tiny_defaults, t
     assert not any("class labels" in note for note in notes)
 
 
+def test_the_rank_command_gives_the_verdict_and_intervals_of_the_rank_page(ranked, tmp_path):
+    from transfer_core.cli import main
+
+    run = ranked.session_state[shared.RUN]
+    argv = ["rank", "--dataset", "demo", "--limit", TINY_DEFAULTS["TRANSFER_SCOUT_DEMO_LIMIT"], "--models",
+            ",".join(MODELS), "--metrics", ",".join(run.ranking.metrics), "--out", str(tmp_path)]
+    assert main(argv) == 0
+    payload = json.loads((tmp_path / "ranking.json").read_text())
+    assert payload["verdict"]["text"] == run.verdict.text and payload["verdict"]["tied_with"] == run.verdict.tied_with
+    assert payload["notes"] == run.notes
+    assert payload["intervals"]["models"] == json.loads(json.dumps(run.intervals.summary()))
+    assert payload["dataset"] == run.ranking.dataset  # with the limit and seed that reload the same images
+
+
 def test_the_faster_interval_mode_says_which_metrics_judged_the_ties(tiny_defaults):
     app = fresh_app(tiny_defaults)
     app.radio(key="rank_interval_mode").set_value("cheap")

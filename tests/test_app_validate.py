@@ -110,8 +110,8 @@ def test_the_page_and_the_cli_give_the_same_stability(ranked_app, tmp_path):
     csv = "model,accuracy\n" + "".join(f"{model},{accuracy}\n" for model, accuracy in truth.items())
     page = validate_with_csv(ranked_app, "truth.csv", csv, stability=2)
 
-    ranking = json.loads(ranking_json(run.ranking))  # what `rank --out` writes, with the page's subsample
-    ranking["dataset"].update(limit=run.spec.limit, seed=run.spec.seed)
+    ranking = json.loads(ranking_json(run.result))  # what `rank --out` writes: it carries the page's subsample
+    assert (ranking["dataset"]["limit"], ranking["dataset"]["seed"]) == (run.spec.limit, run.spec.seed)
     (tmp_path / "ranking.json").write_text(json.dumps(ranking))
     (tmp_path / "truth.csv").write_text(csv)
     assert main(["validate", "--ranking", str(tmp_path / "ranking.json"), "--groundtruth", str(tmp_path / "truth.csv"),

@@ -1,6 +1,7 @@
 """The ``rank``, ``models``, ``datasets`` and ``cache`` commands (design.md, "Contracts") on real data and models."""
 
 import csv
+import html
 import json
 
 import pytest
@@ -167,3 +168,55 @@ def test_a_failure_to_write_the_results_is_one_line_not_a_traceback(tmp_path, ca
     last = capsys.readouterr().err.splitlines()[-1]
     assert last.startswith(f"error: could not write the results to {tmp_path} (")
     assert (tmp_path / "ranking.json").is_dir() and not list((tmp_path / "ranking.json").iterdir())
+
+
+def test_ranking_json_carries_the_verdict_intervals_and_ensemble_and_stderr_the_verdict(tmp_path, capsys):
+    out, report = tmp_path / "out", tmp_path / "report.html"
+    code = main(["rank", "--dataset", "demo:digits", "--models", FAST_MODELS, "--limit", "60", "--metrics",
+                 "logme,leep,knn", "--interval-repeats", "5", "--out", str(out), "--report", str(report)])
+    assert code == 0
+    payload = json.loads((out / "ranking.json").read_text())
+    verdict, intervals = payload["verdict"], payload["intervals"]
+    best = payload["models"][0]["model"]
+    assert verdict["best"] == best and verdict["text"].startswith("cnn-mnist is the best bet")
+    assert isinstance(verdict["tied_with"], list)
+    assert intervals["metrics"] == payload["metrics"] and intervals["repeats"] == 5
+    assert intervals["subset_size"] == 50  # round(0.8 · 6) of each of the 10 digit classes
+    rows = {row["model"]: row for row in intervals["models"]}
+    assert set(rows) == set(FAST_MODELS.split(","))
+    low, high = rows[best]["consensus_interval"]
+    assert 1 <= low <= rows[best]["consensus_median"] <= high <= 2
+    assert payload["ensemble"]["models"][0] in rows and payload["ensemble"]["pca_dim"] == 32
+    assert payload["notes"][0].startswith("Ties: every model was re-ranked on 5 random 80% subsets")
+    err = capsys.readouterr().err
+    assert verdict["text"] in err and payload["notes"][0] in err
+    page = report.read_text()
+    assert html.escape(verdict["text"]) in page and "Fisher projection of cnn-mnist" in page
+
+
+def test_intervals_off_leave_ties_unjudged(tmp_path):
+    assert main(["rank", "--dataset", "demo:digits", "--models", FAST_MODELS, "--limit", "30", "--metrics", "knn",
+                 "--intervals", "off", "--out", str(tmp_path)]) == 0
+    payload = json.loads((tmp_path / "ranking.json").read_text())
+    assert payload["intervals"] is None and payload["verdict"]["tied_with"] is None
+    assert payload["notes"] == ["Rank intervals were switched off, so the verdict makes no statement about ties."]
+
+
+def test_an_unwritable_report_is_refused_before_any_model_is_loaded(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["rank", "--dataset", "demo:nosuch", "--models", "zoo:cnn-mnist", "--out", str(tmp_path / "out"),
+                 "--report", str(blocker / "report.html")])
+    assert code == 2 and "--report" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_ranking_round_trips_through_its_dict_with_the_subsample_that_reloads_it(ranked):
+    from transfer_core.data import load_dataset
+    from transfer_core.pipeline import Ranking
+
+    _, out = ranked
+    payload = json.loads((out / "ranking.json").read_text())
+    ranking = Ranking.from_dict(payload)
+    assert ranking.to_dict() == {key: payload[key] for key in ("dataset", "metrics", "models", "errors", "warnings")}
+    again = load_dataset(ranking.dataset["id"], limit=ranking.dataset["limit"], seed=ranking.dataset["seed"])
+    assert again.fingerprint == ranking.dataset["fingerprint"]

@@ -141,22 +141,30 @@ def _parse_metric_list(text: str) -> str | list[str]:
 
 
 def command_rank(args: argparse.Namespace) -> int:
-    from transfer_core.data import DatasetError
+    from transfer_core.data import DatasetError, load_dataset
     from transfer_core.metrics.errors import MetricInputError
     from transfer_core.output import write_ranking
-    from transfer_core.pipeline import rank
     from transfer_core.progress import TerminalProgress
+    from transfer_core.rank_run import IntervalSettings, rank_run
+    from transfer_core.store import FeatureStore
 
     try:
         metrics = _parse_metric_list(args.metrics)
         options = _parse_option_pairs(args.option)
+        settings = IntervalSettings(mode=args.intervals, repeats=args.interval_repeats)
         _check_writable_folder(args.out, "--out")
+        if args.report:
+            _check_writable_folder(os.path.dirname(os.path.abspath(args.report)), "--report's folder")
+        dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
+        _report_dataset(dataset)
+        store = FeatureStore()
         with TerminalProgress() as progress:
-            ranking = rank(args.dataset, [m.strip() for m in args.models.split(",") if m.strip()], metrics=metrics,
-                           limit=args.limit, seed=args.seed, device=args.device, options=options, progress=progress,
-                           loaded=_report_dataset)
+            run = rank_run(dataset, [m.strip() for m in args.models.split(",") if m.strip()], metrics=metrics,
+                           intervals=settings, ensemble=True, device=args.device, options=options, store=store,
+                           progress=progress, interval_progress=progress.intervals)
     except (DatasetError, MetricInputError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    ranking = run.ranking
     for model_id, message in ranking.errors.items():
         _warn(f"{model_id} was left out: {message}")
     for model_id, messages in ranking.warnings.items():
@@ -164,10 +172,37 @@ def command_rank(args: argparse.Namespace) -> int:
             _warn(f"{model_id}: {message}")
     if not ranking.models:
         raise UsageError("no model could be scored (see the warnings above)")
-    paths = _written(write_ranking, ranking, args.out)
+    for line in [run.verdict.text, *run.notes]:
+        print(line, file=sys.stderr)
+    paths = list(_written(write_ranking, run, args.out))
+    if args.report:
+        paths.append(_written(_write_report, (run, dataset, store, args.device), args.report))
     print(f"ranked {len(ranking.models)} models on {ranking.dataset['id']} ({ranking.dataset['size']} images); "
-          f"wrote {paths[0]} and {paths[1]}")
+          f"wrote {', '.join(str(path) for path in paths)}")
     return 0
+
+
+def _write_report(inputs, path: str):
+    """The Export page's one-file report of the run: the best model's Fisher projection from its stored features."""
+    import warnings
+    from pathlib import Path
+
+    from transfer_core.atomic import atomic_write_text
+    from transfer_core.features import extract_by_id
+    from transfer_core.projections import FISHER_POINTS, fisher_projection
+    from transfer_core.report import report_figures, run_report
+
+    run, dataset, store, device = inputs
+    projection = None
+    if dataset.labels is not None:
+        extraction, _ = extract_by_id(run.ranking.models[0]["model"], dataset, store=store, device=device)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            projection = fisher_projection(extraction.features, dataset.labels, 2, max_points=FISHER_POINTS)
+        for message in dict.fromkeys(str(item.message) for item in caught):
+            _warn(f"report: {message}")
+    atomic_write_text(Path(path), run_report(run, report_figures(run.ranking, projection)))
+    return Path(path)
 
 
 SHOWN_SKIPPED = 5  # skipped files / CSV rows listed on stderr (the app's Dataset page lists them all)
@@ -285,6 +320,8 @@ def command_cache(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from transfer_core.app_state import DEFAULT_INTERVAL_REPEATS, INTERVAL_MODES
+
     parser = argparse.ArgumentParser(prog="python -m transfer_core",
                                      description="Transfer Scout: rank pre-trained backbones for your dataset.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -310,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     ranker.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
     ranker.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ranker.add_argument("--out", required=True, help="folder for ranking.csv and ranking.json")
+    ranker.add_argument("--intervals", default=INTERVAL_MODES[0], choices=INTERVAL_MODES,
+                        help="rank intervals (which models are tied?) on every metric of the ranking (all, the "
+                             "default), only the quick ones (cheap) or none (off)")
+    ranker.add_argument("--interval-repeats", type=int, default=DEFAULT_INTERVAL_REPEATS, metavar="N",
+                        help=f"subsets of the images to re-rank on (default {DEFAULT_INTERVAL_REPEATS})")
+    ranker.add_argument("--report", metavar="FILE.html", help="also write the one-file HTML report (as on the Export "
+                                                                "page)")
     ranker.set_defaults(handler=command_rank)
 
     validator = commands.add_parser("validate", help="check a ranking against ground truth (weighted Kendall tau)")

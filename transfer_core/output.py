@@ -35,17 +35,20 @@ def ranking_csv(ranking) -> str:
 
 
 def ranking_json(ranking) -> str:
-    """The JSON text of a ranking; non-finite numbers become null so the file is valid JSON."""
+    """The JSON text of a :class:`~transfer_core.pipeline.Ranking` or of a whole
+    :class:`~transfer_core.rank_run.RankRun` (with its verdict, intervals and ensemble); non-finite numbers become
+    null so the file is valid JSON."""
     payload = ranking.to_dict()
     payload["models"] = [{key: _finite_or_none(value) for key, value in row.items()} for row in payload["models"]]
     return json.dumps(payload, indent=2, allow_nan=False)
 
 
-def write_ranking(ranking, folder: str | Path) -> tuple[Path, Path]:
-    """Write both files into ``folder`` (created if needed); returns (csv path, json path)."""
+def write_ranking(run, folder: str | Path) -> tuple[Path, Path]:
+    """Write a :class:`~transfer_core.rank_run.RankRun` as ``ranking.csv`` (the table) and ``ranking.json``
+    (everything) into ``folder`` (created if needed); returns (csv path, json path)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = folder / "ranking.csv", folder / "ranking.json"
-    atomic_write_text(csv_path, ranking_csv(ranking))
-    atomic_write_text(json_path, ranking_json(ranking))
+    atomic_write_text(csv_path, ranking_csv(run.ranking))
+    atomic_write_text(json_path, ranking_json(run))
     return csv_path, json_path

@@ -28,6 +28,12 @@ class Ranking:
         return {"dataset": self.dataset, "metrics": self.metrics, "models": self.models,
                 "errors": self.errors, "warnings": self.warnings}
 
+    @classmethod
+    def from_dict(cls, payload: dict) -> Ranking:
+        """The ranking of ``to_dict()`` (or of ``ranking.json``; keys it does not know are ignored)."""
+        return cls(payload["dataset"], list(payload["metrics"]), list(payload["models"]),
+                   dict(payload.get("errors", {})), dict(payload.get("warnings", {})))
+
 
 def expand_model_ids(model_ids: list[str]) -> list[str]:
     """``zoo`` alone stands for the whole default zoo with its random-init baselines."""
@@ -45,7 +51,7 @@ def dataset_summary(dataset) -> dict:
     """The ``dataset`` block of ``ranking.json``."""
     summary = {"id": dataset.dataset_id, "name": dataset.name, "size": dataset.size,
                "fingerprint": dataset.fingerprint, "task": "classification" if dataset.labels is not None
-               else "regression", "skipped": len(dataset.skipped)}
+               else "regression", "skipped": len(dataset.skipped), "limit": dataset.limit, "seed": dataset.seed}
     if dataset.labels is not None:
         summary["classes"] = [str(c) for c in dataset.classes]
     return summary
@@ -53,23 +59,20 @@ def dataset_summary(dataset) -> dict:
 
 def rank(dataset_id: str, model_ids: list[str], *, metrics: str | list[str] = "all", limit: int | None = None,
          seed: int = 0, device: str = "auto", options: dict | None = None, store=None,
-         progress: Progress | None = None, loaded: Callable[[object], None] | None = None) -> Ranking:
-    """Rank ``model_ids`` on ``dataset_id`` by each metric and by consensus; ``loaded(dataset)`` hears the loaded
-    dataset before any model is (the CLI reports skipped files there)."""
+         progress: Progress | None = None) -> Ranking:
+    """Rank ``model_ids`` on ``dataset_id`` by each metric and by consensus."""
     from transfer_core.data import load_dataset
 
     dataset = load_dataset(dataset_id, limit=limit, seed=seed)
-    if loaded is not None:
-        loaded(dataset)
-    ranking = rank_dataset(dataset, model_ids, metrics=metrics, device=device, options=options, store=store,
-                           progress=progress)
-    ranking.dataset.update(limit=limit, seed=seed)  # enough to reload the same subsample (validate)
-    return ranking
+    return rank_dataset(dataset, model_ids, metrics=metrics, device=device, options=options, store=store,
+                        progress=progress)
 
 
 def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "all", device: str = "auto",
-                 options: dict | None = None, store=None, progress: Progress | None = None) -> Ranking:
-    """Like :func:`rank` for an already loaded :class:`~transfer_core.data.base.ImageDataset`."""
+                 options: dict | None = None, store=None, progress: Progress | None = None,
+                 features_out: dict | None = None) -> Ranking:
+    """Like :func:`rank` for an already loaded :class:`~transfer_core.data.base.ImageDataset`; ``features_out``
+    (a dict) receives each ranked model's ``(features, source probabilities or None)``."""
     from transfer_core.features import extract_by_id
     from transfer_core.metrics.prepared import prepare
     from transfer_core.metrics.suite import checked_options, score_suite
@@ -97,6 +100,8 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
                "extract_seconds": round(float(extraction.seconds), 3),
                "cache_hit": bool(extraction.cache_hit), "card": manifest.card.to_dict()}
         rows.append(row)
+        if features_out is not None:
+            features_out[model_id] = (extraction.features, extraction.source_probs)
         warnings_by_model[model_id] = [f"{o.name}: {w}" for o in outcomes.values() for w in o.warnings]
         used_metrics += [name for name in outcomes if name not in used_metrics]
         if progress is not None:

@@ -1,4 +1,4 @@
-"""Terminal progress for ``rank``: one tqdm bar per model's extraction, on stderr."""
+"""Terminal progress for ``rank``: one tqdm bar per model's extraction, then one for the rank intervals, on stderr."""
 
 from __future__ import annotations
 
@@ -30,5 +30,16 @@ class TerminalProgress:
             self._close()
             self._model_index = model_index
             self._bar = tqdm(total=total, desc=f"model {model_index + 1}/{model_count}", unit="img", leave=False)
+        self._bar.n = done
+        self._bar.refresh()
+
+    def intervals(self, done: int, total: int, eta) -> None:
+        """A :data:`transfer_core.rank_run.IntervalProgress` callback: the re-scorings of the rank intervals."""
+        from tqdm import tqdm
+
+        if self._model_index != "intervals":
+            self._close()
+            self._model_index = "intervals"
+            self._bar = tqdm(total=total, desc="rank intervals", unit="re-scoring", leave=False)
         self._bar.n = done
         self._bar.refresh()

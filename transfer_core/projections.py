@@ -27,6 +27,7 @@ from transfer_core.metrics.options import PCA_DIM, Option
 from transfer_core.metrics.prepared import Prepared, prepare, spectrum_of
 
 DEFAULT_MAX_POINTS = 3000
+FISHER_POINTS = 2000  # drawn in the app's and the report's Fisher projections (fitted on every image)
 DEFAULT_FISHER_PCA_DIM = 64
 UMAP_PCA_DIM = 50
 SHRINKAGE = Option(float, 0.0, 1.0)

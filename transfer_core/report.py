@@ -152,6 +152,32 @@ the average rank; a metric that could not score a model leaves it out of that me
 """
 
 
+def report_figures(ranking, best_projection=None) -> dict[str, object]:
+    """The report's figures by heading: the ranking, the metrics' agreement (3+ models, 2+ metrics) and, when
+    given, the best model's 2-D Fisher projection (a :class:`~transfer_core.projections.Projection`)."""
+    from transfer_core.models.ids import short_name
+    from transfer_core.projections import metric_agreement
+    from transfer_core.views import agreement_figure, projection_figure, ranking_figure
+
+    figures = {}
+    if ranking.models:
+        figures["Model ranking"] = ranking_figure(ranking.models, "consensus_rank")
+    if len(ranking.models) >= 3 and len(ranking.metrics) >= 2:
+        figures["Metric agreement"] = agreement_figure(*metric_agreement(
+            {metric: [row.get(metric) for row in ranking.models] for metric in ranking.metrics}))
+    if ranking.models and best_projection is not None:
+        best = short_name(ranking.models[0]["model"])
+        figures[f"Fisher projection of {best}"] = projection_figure(
+            best_projection, f"{best} (best bet): the target classes in its Fisher space",
+            model=ranking.models[0]["model"])
+    return figures
+
+
+def run_report(run, figures: dict[str, object]) -> str:
+    """The one-file report of a :class:`~transfer_core.rank_run.RankRun` with ``figures`` (:func:`report_figures`)."""
+    return report_html(run.ranking, run.verdict, list(figures.items()), intervals=run.intervals, notes=run.notes)
+
+
 def figure_html(figure) -> str:
     """One figure as a standalone interactive HTML page (plotly.js inlined, so it opens offline)."""
     return figure.to_html(include_plotlyjs=True, full_html=True)

@@ -24,7 +24,9 @@ class ImageDataset:
     ``load(i)`` returns image ``i`` as a PIL image (any mode; extraction converts it). Exactly one of ``labels``
     ([N], strings or ints) and ``targets`` ([N] or [N, K] floats) is set. ``fingerprint`` changes whenever the images,
     their order or their labels change, and is stable otherwise (the feature store keys on it). ``notes`` are
-    sentences to show the user once (e.g. how 16-bit images are mapped to the models' input range).
+    sentences to show the user once (e.g. how 16-bit images are mapped to the models' input range). ``limit`` and
+    ``seed`` are the subsample :func:`~transfer_core.data.load_dataset` was asked for (``limit`` None: the source's
+    default size): with ``dataset_id`` they reload the same images.
     """
 
     dataset_id: str
@@ -38,6 +40,8 @@ class ImageDataset:
     skipped: list[SkippedFile] = field(default_factory=list)
     description: str = ""
     notes: list[str] = field(default_factory=list)
+    limit: int | None = None
+    seed: int = 0
 
     def __len__(self) -> int:
         return self.size

@@ -78,6 +78,8 @@ def to_dataset(catalogue: Catalogue, dataset_id: str, limit: int | None, seed: i
         skipped=list(catalogue.skipped),
         description=catalogue.description,
         notes=list(catalogue.notes),
+        limit=limit,
+        seed=seed,
     )
 
 
