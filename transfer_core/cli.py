@@ -11,10 +11,12 @@ import json
 import os
 import sys
 
+from transfer_core.errors import TransferScoutError
+
 EXIT_USAGE = 2
 
 
-class UsageError(Exception):
+class UsageError(TransferScoutError):
     """A problem with the command line or its input files: reported in one line, exit status 2."""
 
 
@@ -379,6 +381,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except UsageError as exc:
+    except TransferScoutError as exc:  # UsageError, and any core error a command did not turn into one itself
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

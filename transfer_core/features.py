@@ -21,6 +21,7 @@ from torchvision.transforms.v2 import functional as F
 
 from transfer_core.data.base import ImageDataset
 from transfer_core.device import resolve_device
+from transfer_core.errors import TransferScoutError
 from transfer_core.models.base import LoadedModel, Preprocessing
 from transfer_core.models.manifest import ModelManifest, read_manifest, remember_manifest
 from transfer_core.store import FeatureStore
@@ -30,7 +31,7 @@ EXTRACTION_VERSION = 1  # bump when a change here alters the features a given mo
 Progress = Callable[[int, int, "float | None"], None]  # (images done, images in total, ETA seconds or None)
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(TransferScoutError, RuntimeError):
     """Extraction could not produce valid features (bad image, non-finite or mis-shaped model output)."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transfer_core.atomic import TEMP_SUFFIX
+from transfer_core.errors import TransferScoutError
 from transfer_core.folder_locks import release, remove_unless_held
 
 DIGEST = "[0-9a-f]{64}"
@@ -63,7 +64,7 @@ UPLOADS = Kind("uploads", "uploads", re.compile("[0-9a-f]{16}"), True, False,  #
 KINDS = (FEATURES, DATASETS, MANIFESTS, RUNS, UPLOADS)
 
 
-class NotAStoreError(ValueError):
+class NotAStoreError(TransferScoutError, ValueError):
     """:func:`clear` was pointed at a folder that does not look like the store's."""
 
 

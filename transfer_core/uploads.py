@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable
 
+from transfer_core.errors import TransferScoutError
 from transfer_core.store import default_root
 from transfer_core.store_root import UPLOADS, claim
 
@@ -26,7 +27,7 @@ ONNX_SUFFIX = ".onnx"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class UploadError(ValueError):
+class UploadError(TransferScoutError, ValueError):
     """An upload that cannot be used, with what to do instead."""
 
 

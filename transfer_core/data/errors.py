@@ -1,5 +1,7 @@
 """The one error every dataset source raises."""
 
+from transfer_core.errors import TransferScoutError
 
-class DatasetError(ValueError):
+
+class DatasetError(TransferScoutError, ValueError):
     """A dataset could not be loaded; the message says what was wrong and what to do about it."""
