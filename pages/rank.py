@@ -5,7 +5,7 @@ import time
 import streamlit as st
 
 import app_support as shared
-from transfer_core.app_state import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
+from transfer_core.config import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
 from transfer_core.metrics import get_metric, metric_names
 from transfer_core.rank_run import ENSEMBLE_PCA_DIM, IntervalSettings, rank_run, suggest_ensemble
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 import app_support as shared
-from transfer_core.app_state import INTERVAL_FRACTION, INTERVAL_LEVEL
+from transfer_core.config import INTERVAL_FRACTION, INTERVAL_LEVEL
 from transfer_core.validation import POOLS_PER_SUBSET
 
 RESULT = "validation_result"  # ValidationResult of the last validation in this session

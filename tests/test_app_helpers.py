@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from transfer_core.app_state import (CHEAP_METRICS, DEFAULT_METRICS, ENV_DEFAULT_METRICS, ENV_DEFAULT_MODELS,
-                                     ENV_DEMO_LIMIT, app_defaults, interval_metrics)
+from transfer_core.app_state import DEFAULT_METRICS, ENV_DEFAULT_METRICS, ENV_DEFAULT_MODELS, ENV_DEMO_LIMIT, app_defaults
+from transfer_core.config import CHEAP_METRICS, interval_metrics
 from transfer_core.data import DatasetError, load_dataset
 from transfer_core.dataset_checks import IMBALANCE_RATIO, TINY_CLASS, class_counts, dataset_warnings
 from transfer_core.metrics import metric_names

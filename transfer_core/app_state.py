@@ -1,5 +1,5 @@
-"""What the app pre-selects when nothing is chosen, and which metrics its rank intervals use (by default
-exactly the ranking's own, so ties are judged on the consensus that chose the best model).
+"""What the app pre-selects when nothing is chosen (the rank intervals' settings are the core's:
+:mod:`transfer_core.config`).
 
 Opening the app ranks the embedded default (``demo``: 1 000 textile photos) against the default zoo with one click;
 on a CPU the VGG-class checkpoints are left out of that pre-selection (they can be added on the Models page).
@@ -11,10 +11,6 @@ Environment variables override the defaults, e.g. for a quick demo or the browse
 
 >>> app_defaults({"TRANSFER_SCOUT_DEMO_LIMIT": "30"}).limit
 30
->>> interval_metrics(["logme", "knn", "leep"], "all")
-['logme', 'knn', 'leep']
->>> interval_metrics(["logme", "knn", "leep"], "cheap")
-['knn', 'leep']
 """
 
 from __future__ import annotations
@@ -32,15 +28,6 @@ DEFAULT_DATASET = "demo"
 # per class) and the plain H-score (unstable with fewer images than feature dimensions; its shrinkage version
 # stays). TransRate is left out because it is only comparable between models with the same feature size.
 DEFAULT_METRICS = ("logme", "sfda", "gbc", "hscore_shrinkage", "knn", "disco", "leep", "nce")
-# Metrics that each take well under a second per model on 1 000 images on a CPU: an opt-in for quicker rank intervals
-# (they re-score every model on every subset); the default re-scores every metric of the ranking
-# (bench/intervals.py measures what that costs).
-CHEAP_METRICS = ("knn", "leep", "nce")
-INTERVAL_MODES = ("all", "cheap", "off")  # the first is the default
-DEFAULT_INTERVAL_REPEATS = 20
-INTERVAL_FRACTION = 0.8
-INTERVAL_LEVEL = 0.9
-INTERVAL_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -72,17 +59,6 @@ def _has_gpu() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def interval_metrics(chosen: Sequence[str], mode: str) -> list[str]:
-    """The metrics the rank intervals re-score: ``"all"`` (the default) = every metric of the ranking,
-    ``"cheap"`` = the chosen ones among :data:`CHEAP_METRICS` (all chosen when none of them is), ``"off"`` = none."""
-    if mode not in INTERVAL_MODES:
-        raise ValueError(f"interval mode must be one of {', '.join(INTERVAL_MODES)}, got {mode!r}")
-    if mode == "off":
-        return []
-    cheap = [name for name in chosen if name in CHEAP_METRICS]
-    return cheap if mode == "cheap" and cheap else list(chosen)
 
 
 def _listed(environ: Mapping[str, str], name: str) -> tuple[str, ...]:

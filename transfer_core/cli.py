@@ -322,7 +322,7 @@ def command_cache(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from transfer_core.app_state import DEFAULT_INTERVAL_REPEATS, INTERVAL_MODES
+    from transfer_core.config import DEFAULT_INTERVAL_REPEATS, INTERVAL_MODES
 
     parser = argparse.ArgumentParser(prog="python -m transfer_core",
                                      description="Transfer Scout: rank pre-trained backbones for your dataset.")

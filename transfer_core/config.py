@@ -1,0 +1,33 @@
+"""Settings the core's runs share (the app, the command line and the benchmarks read them here): how rank
+intervals are drawn and which metrics count as quick enough for the faster interval mode.
+
+>>> interval_metrics(["logme", "knn", "leep"], "all")
+['logme', 'knn', 'leep']
+>>> interval_metrics(["logme", "knn", "leep"], "cheap")
+['knn', 'leep']
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+# Metrics that each take well under a second per model on 1 000 images on a CPU: an opt-in for quicker rank intervals
+# (they re-score every model on every subset); the default re-scores every metric of the ranking
+# (bench/intervals.py measures what that costs).
+CHEAP_METRICS = ("knn", "leep", "nce")
+INTERVAL_MODES = ("all", "cheap", "off")  # the first is the default
+DEFAULT_INTERVAL_REPEATS = 20
+INTERVAL_FRACTION = 0.8
+INTERVAL_LEVEL = 0.9
+INTERVAL_SEED = 0
+
+
+def interval_metrics(chosen: Sequence[str], mode: str) -> list[str]:
+    """The metrics the rank intervals re-score: ``"all"`` (the default) = every metric of the ranking,
+    ``"cheap"`` = the chosen ones among :data:`CHEAP_METRICS` (all chosen when none of them is), ``"off"`` = none."""
+    if mode not in INTERVAL_MODES:
+        raise ValueError(f"interval mode must be one of {', '.join(INTERVAL_MODES)}, got {mode!r}")
+    if mode == "off":
+        return []
+    cheap = [name for name in chosen if name in CHEAP_METRICS]
+    return cheap if mode == "cheap" and cheap else list(chosen)
