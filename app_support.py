@@ -147,9 +147,9 @@ def cached_features(dataset_fingerprint: str, model_id: str, _dataset):
 
 
 def zoo_ids() -> list[str]:
-    from transfer_core.models import list_models
+    from transfer_core.models import default_zoo_ids
 
-    return [model_id for model_id, _ in list_models() if model_id.startswith("zoo:")]
+    return default_zoo_ids()
 
 
 def selected_zoo_ids() -> list[str]:

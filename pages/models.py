@@ -4,7 +4,8 @@ import streamlit as st
 
 import app_support as shared
 from transfer_core.models import list_models
-from transfer_core.models.zoo import RANDOM_SUFFIX, ZOO
+from transfer_core.models.ids import RANDOM_SUFFIX, ZOO_PREFIX, is_baseline
+from transfer_core.models.zoo import ZOO
 from transfer_core.uploads import CHECKPOINT_SUFFIXES, ONNX_SUFFIX, UploadError, checkpoint_model_id, save_upload
 
 CARDS_PER_ROW = 3
@@ -29,7 +30,7 @@ def select(models: list[str]) -> None:
 left, middle, _ = st.columns([1, 1, 3])
 left.button("Select the whole zoo", key="models_select_all", on_click=select, args=(zoo,))
 middle.button("Pretrained only", key="models_select_pretrained", on_click=select,
-              args=([model for model in zoo if not model.endswith(RANDOM_SUFFIX)],))
+              args=([model for model in zoo if not is_baseline(model)],))
 
 
 def card(model_id: str) -> None:
@@ -47,7 +48,7 @@ def card(model_id: str) -> None:
                    + ("selected" if twin in chosen else "not selected"))
 
 
-pretrained = [model_id for model_id in zoo if not model_id.endswith(RANDOM_SUFFIX)]
+pretrained = [model_id for model_id in zoo if not is_baseline(model_id)]
 with st.expander(f"The zoo: {len(pretrained)} pretrained models, each with a random-init twin", expanded=True):
     for start in range(0, len(pretrained), CARDS_PER_ROW):
         for column, model_id in zip(st.columns(CARDS_PER_ROW), pretrained[start:start + CARDS_PER_ROW]):
@@ -55,7 +56,7 @@ with st.expander(f"The zoo: {len(pretrained)} pretrained models, each with a ran
                 card(model_id)
 
 st.subheader("Other models")
-other_forms = "\n".join(f"* `{form}` — {text}" for form, text in list_models() if not form.startswith("zoo:"))
+other_forms = "\n".join(f"* `{form}` — {text}" for form, text in list_models() if not form.startswith(ZOO_PREFIX))
 st.markdown(f"One id per line. Without internet, hub weights load only from the local cache.\n\n{other_forms}")
 if shared.OTHER_MODELS not in st.session_state:
     st.session_state[shared.OTHER_MODELS] = "\n".join(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from transfer_core.errors import TransferScoutError
+from transfer_core.models.ids import file_id, onnx_id
 from transfer_core.store import default_root
 from transfer_core.store_root import UPLOADS, claim
 
@@ -85,7 +86,7 @@ def checkpoint_model_id(path: str | os.PathLike, architecture: str = "") -> str:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ONNX_SUFFIX:
-        return f"onnx:{path}"
+        return onnx_id(path)
     if suffix not in CHECKPOINT_SUFFIXES:
         raise UploadError(f"{path.name}: a checkpoint must be {', '.join(CHECKPOINT_SUFFIXES)} (weights for a timm "
                           f"architecture) or {ONNX_SUFFIX}")
@@ -93,4 +94,4 @@ def checkpoint_model_id(path: str | os.PathLike, architecture: str = "") -> str:
     if not architecture:
         raise UploadError(f"{path.name} holds weights only: give the timm architecture they belong to "
                           "(e.g. resnet50)")
-    return f"file:{path}?arch={architecture}"
+    return file_id(path, architecture)

@@ -16,11 +16,10 @@ import numpy as np
 
 from transfer_core.evaluation import kendall_tau_b
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
+from transfer_core.models.ids import display_names, is_baseline
 from transfer_core.uncertainty import CONSENSUS, RankIntervals
 
-RANDOM_SUFFIX = "-random"
 DISAGREEMENT_TAU = 0.3  # mean pairwise Kendall τ between metrics below this = "metrics disagree strongly"
-SOURCE_PREFIXES = ("zoo:", "timm:", "torchvision:", "onnx:", "file:")
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ def verdict(ranking_rows: list[dict], intervals: RankIntervals | None = None, le
     if not rows:
         raise MetricInputError("no model has a consensus rank: nothing to give a verdict on")
     metrics = _metrics_of(rows)
-    names = _display_names([row["model"] for row in rows])
+    names = display_names([row["model"] for row in rows])
     best = rows[0]
     if len(rows) == 1:
         return Verdict(best["model"], [], [f"Only {names[best['model']]} was ranked, so there is nothing to "
@@ -62,13 +61,6 @@ def verdict(ranking_rows: list[dict], intervals: RankIntervals | None = None, le
 def _metrics_of(rows: list[dict]) -> list[str]:
     keys = dict.fromkeys(key for row in rows for key in row)
     return [key[: -len("_rank")] for key in keys if key.endswith("_rank") and key != CONSENSUS + "_rank"]
-
-
-def _display_names(models: list[str]) -> dict[str, str]:
-    """Model ids without their source prefix (``zoo:resnet18`` → ``resnet18``) when that stays unambiguous."""
-    short = {model: next((model[len(p):] for p in SOURCE_PREFIXES if model.startswith(p)), model)
-             for model in models}
-    return short if len(set(short.values())) == len(short) else {model: model for model in models}
 
 
 def _listing(items: list[str]) -> str:
@@ -121,9 +113,9 @@ def _span(interval: tuple[float, float]) -> str:
 
 def _baseline_sentences(rows: list[dict], names: dict[str, str]) -> list[str]:
     """A random-init baseline above pretrained models says their pre-training buys little on this data."""
-    pretrained = [row for row in rows if not row["model"].endswith(RANDOM_SUFFIX)]
+    pretrained = [row for row in rows if not is_baseline(row["model"])]
     sentences = []
-    for baseline in (row for row in rows if row["model"].endswith(RANDOM_SUFFIX)):
+    for baseline in (row for row in rows if is_baseline(row["model"])):
         beaten = [names[row["model"]] for row in pretrained if row["consensus_rank"] > baseline["consensus_rank"]]
         if not beaten:
             continue

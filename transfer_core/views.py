@@ -14,17 +14,11 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from transfer_core.models.ids import is_baseline
 from transfer_core.projections import Projection, SpectralComponents
 
 PRETRAINED_COLOUR = "#1f77b4"
 BASELINE_COLOUR = "#b0b0b0"
-BASELINE_SUFFIX = "-random"
-
-
-def is_baseline(model: str) -> bool:
-    """Random-init baselines are named ``…-random`` (e.g. ``zoo:resnet18-random``)."""
-    return model.endswith(BASELINE_SUFFIX)
-
 
 def _titled(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None) -> go.Figure:
     """The layout every builder shares: title, plain white template, axis titles for single-panel figures."""

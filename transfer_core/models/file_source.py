@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from urllib.parse import parse_qs
-
 from transfer_core.models.assemble import CardFacts, assemble
 from transfer_core.models.base import LoadedModel
 from transfer_core.models.conversion import load_by_name
-from transfer_core.models.errors import ModelLoadError
+from transfer_core.models.ids import parse_file_spec
 from transfer_core.models.state_files import read_state_dict
 from transfer_core.models.timm_source import check_timm_name, timm_network
-
-
-def parse_file_spec(spec: str) -> tuple[Path, str]:
-    """``PATH?arch=NAME`` → (path, arch)."""
-    path, _, query = spec.rpartition("?") if "?" in spec else (spec, "", "")
-    arch = parse_qs(query).get("arch", [""])[0]
-    if not path or not arch:
-        raise ModelLoadError(
-            f"file model IDs look like `file:/path/to/weights.safetensors?arch=resnet50` (a timm architecture name); "
-            f"got `file:{spec}`"
-        )
-    return Path(path).expanduser(), arch
 
 
 def _num_classes(state: dict, classifier: str) -> int:

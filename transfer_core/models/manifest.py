@@ -24,6 +24,8 @@ from pathlib import Path
 
 from transfer_core.atomic import atomic_write
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing
+from transfer_core.models.errors import ModelLoadError
+from transfer_core.models.ids import parse
 from transfer_core.store_root import MANIFEST_SUFFIX, MANIFESTS, claim
 
 MANIFEST_VERSION = 1
@@ -86,35 +88,18 @@ def remember_manifest(model: LoadedModel, layer: str | None, root: Path) -> None
 
 
 def _manifest_path(model_id: str, layer: str | None, root: Path) -> Path | None:
-    files = source_files(model_id)
+    try:
+        source, rest = parse(model_id)
+    except ModelLoadError:
+        return None
+    files = source.files(rest)
     if files is None:
         return None
-    identify = _file_state if model_id.startswith("zoo:") else _file_content
+    identify = _file_content if source.content_hashed else _file_state
     identity = {"manifest": MANIFEST_VERSION, "model_id": model_id, "layer": layer, "code": _adapter_code_hash(),
                 "packages": _package_versions(), "files": [identify(path) for path in files]}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
     return Path(root) / MANIFESTS.folder / f"{digest}{MANIFEST_SUFFIX}"
-
-
-def source_files(model_id: str) -> list[Path] | None:
-    """The files ``model_id``'s weights are read from ([] for a random initialisation), or None when they are only
-    known after loading (hub models) or the ID is malformed."""
-    kind, _, rest = model_id.partition(":")
-    if kind == "zoo":
-        from transfer_core.models.zoo import weight_files
-
-        return weight_files(rest)
-    if kind == "file":
-        from transfer_core.models.errors import ModelLoadError
-        from transfer_core.models.file_source import parse_file_spec
-
-        try:
-            return [parse_file_spec(rest)[0]]
-        except ModelLoadError:
-            return None
-    if kind == "onnx":
-        return [Path(rest).expanduser()]
-    return None
 
 
 def _file_content(path: Path) -> list:

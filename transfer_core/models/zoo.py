@@ -17,12 +17,12 @@ from transfer_core.models.assemble import CardFacts, Network, assemble
 from transfer_core.models.base import LoadedModel, Preprocessing
 from transfer_core.models.craft import build_craft
 from transfer_core.models.errors import ModelLoadError
+from transfer_core.models.ids import RANDOM_SUFFIX, zoo_id
 from transfer_core.models.hed import build_hed
 from transfer_core.models.keras_mapping import build_dog_breed_mobilenet, build_kitchenware_xception
 from transfer_core.models.package_files import package_file
 from transfer_core.models.torch_checkpoints import build_efficientnet_lite, build_mnist_cnn, build_mobilenet_v2
 
-RANDOM_SUFFIX = "-random"
 RANDOM_SEED = 0
 TUMOUR_CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 
@@ -125,7 +125,7 @@ def zoo_names(include_slow: bool = True) -> list[str]:
 def describe(name: str) -> str:
     base, random = _split(name)
     if random:
-        return f"{ZOO[base].facts.architecture}, random init (no pre-training): the baseline for zoo:{base}"
+        return f"{ZOO[base].facts.architecture}, random init (no pre-training): the baseline for {zoo_id(base)}"
     return ZOO[base].description
 
 
@@ -141,7 +141,7 @@ def load_zoo(name: str, layer: str | None) -> LoadedModel:
     base, random = _split(name)
     entry = ZOO[base]
     if not random:
-        return assemble(f"zoo:{name}", entry.build(True), entry.facts, layer)
+        return assemble(zoo_id(name), entry.build(True), entry.facts, layer)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)
         network = entry.build(False)
@@ -150,9 +150,9 @@ def load_zoo(name: str, layer: str | None) -> LoadedModel:
         pretrained_on=f"nothing: random initialisation (seed {RANDOM_SEED})",
         licence="n/a (no trained weights)",
         source="random init",
-        notes=f"baseline for zoo:{base}; {entry.facts.notes}",
+        notes=f"baseline for {zoo_id(base)}; {entry.facts.notes}",
     )
-    return assemble(f"zoo:{name}", network, facts, layer)
+    return assemble(zoo_id(name), network, facts, layer)
 
 
 def weight_files(name: str) -> list[Path] | None:
