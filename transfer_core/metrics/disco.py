@@ -146,7 +146,7 @@ def disco(features, labels=None, *, targets=None, groups: int = DEFAULT_GROUPS, 
     >>> rng = np.random.default_rng(0)
     >>> labels = rng.integers(0, 3, 200)
     >>> features = rng.normal(size=(200, 16)) + 3.0 * labels[:, None]
-    >>> 0.0 < disco(features, labels, device="cpu") <= 1.0
-    True
+    >>> round(disco(features, labels, device="cpu"), 4)
+    0.6389
     """
     return disco_components(features, labels, targets=targets, groups=groups, device=device).total

@@ -61,8 +61,8 @@ def hscore(features, labels=None, *, device="auto") -> float:
     >>> rng = np.random.default_rng(0)
     >>> labels = rng.integers(0, 3, 60)
     >>> features = rng.normal(size=(60, 5)) + 3 * np.eye(5)[labels]
-    >>> 1.5 < hscore(features, labels) < 2.0
-    True
+    >>> round(hscore(features, labels), 4)  # at most C − 1 = 2
+    1.6539
     """
     data = prepared_for_hscore(features, labels, device, "H-score")
     total, between = principal_scatter(data)

@@ -153,8 +153,8 @@ def parc(features, labels=None, *, budget: int = 5000, seed: int = 0, device="au
     >>> rng = np.random.default_rng(0)
     >>> labels = np.repeat([0, 1], 10)
     >>> separated = rng.normal(size=(20, 8)) + 4 * np.eye(8)[labels]
-    >>> parc(separated, labels, device="cpu") > parc(rng.normal(size=(20, 8)), labels, device="cpu")
-    True
+    >>> print(f"{parc(separated, labels, device='cpu'):.2f} {parc(rng.normal(size=(20, 8)), labels, device='cpu'):.2f}")
+    25.14 10.13
     """
     budget, seed = check_options("parc", budget=budget, seed=seed).values()
     data = prepare(features, labels, device=device)

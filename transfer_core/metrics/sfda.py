@@ -57,8 +57,8 @@ def sfda(features, labels=None, *, pca_dim: int | None = None, device="auto") ->
     >>> rng = np.random.default_rng(0)
     >>> labels = rng.integers(0, 3, 300)
     >>> features = rng.normal(size=(300, 8)) + 2.0 * labels[:, None]
-    >>> 0.5 < sfda(features, labels, device="cpu") <= 1.0
-    True
+    >>> round(sfda(features, labels, device="cpu"), 4)
+    0.9257
     """
     pca_dim = check_options("sfda", pca_dim=pca_dim)["pca_dim"]
     data = prepare(features, labels, device=device)

@@ -46,8 +46,8 @@ def transrate(features, labels=None, *, pca_dim: int | None = None, device="auto
     >>> rng = np.random.default_rng(0)
     >>> labels = rng.integers(0, 3, 60)
     >>> separated = rng.normal(size=(60, 4)) + 5 * np.eye(4)[labels]
-    >>> transrate(separated, labels) > transrate(rng.normal(size=(60, 4)), labels)
-    True
+    >>> print(f"{transrate(separated, labels):.4f} {transrate(rng.normal(size=(60, 4)), labels):.4f}")
+    0.8847 0.2261
     """
     pca_dim = check_options("transrate", pca_dim=pca_dim)["pca_dim"]
     data = prepare(features, labels, device=device)
