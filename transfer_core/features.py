@@ -53,12 +53,16 @@ class ExtractionResult:
 def preprocess(image: Image.Image, preprocessing: Preprocessing) -> torch.Tensor:
     """One PIL image → the model's float32 input ``[C, H, W]``.
 
-    Shorter side resized to ``resize`` (antialiased), centre-cropped to ``input_size``, converted to "RGB", "BGR" or
-    "L", scaled to ``[0, value_scale]`` and normalised with ``mean`` / ``std`` (given in the scaled units).
+    Converted to "RGB", "BGR" or "L", resized (with PIL, antialiased) as ``crop_mode`` says (see
+    :class:`~transfer_core.models.base.Preprocessing`), centre-cropped to ``input_size`` (padded with the mean colour
+    in "border" mode), scaled to ``[0, value_scale]`` and normalised with ``mean`` / ``std`` (in the scaled units).
     """
     channels, interpolation, mean, std = _checked(preprocessing)
     image = image.convert("L" if channels == "L" else "RGB")
-    image = F.resize(image, preprocessing.resize, interpolation=interpolation, antialias=True)
+    image = F.resize(image, _resized_size(image, preprocessing), interpolation=interpolation, antialias=True)
+    if preprocessing.crop_mode == "border":
+        image = _padded(image, preprocessing.input_size, mean.flip(0) if channels == "BGR" else mean,
+                        preprocessing.value_scale)
     image = F.center_crop(image, list(preprocessing.input_size))
     pixels = F.pil_to_tensor(image).to(torch.float32) * (preprocessing.value_scale / 255.0)
     if channels == "BGR":
@@ -223,11 +227,43 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def _resized_size(image: Image.Image, preprocessing: Preprocessing) -> list[int]:
+    """The size ``image`` is resized to (``[shorter side]`` or ``[H, W]``), as timm's eval transform computes it."""
+    resize, mode = preprocessing.resize, preprocessing.crop_mode
+    if mode == "center" and isinstance(resize, int):
+        return [resize]  # torchvision's Resize(int): the shorter side
+    height, width = (resize, resize) if isinstance(resize, int) else resize
+    if mode == "squash":
+        return [height, width]
+    ratios = (image.height / height, image.width / width)  # timm's ResizeKeepRatio: cover the box, or fit inside it
+    ratio = max(ratios) if mode == "border" else min(ratios)
+    return [round(image.height / ratio), round(image.width / ratio)]
+
+
+def _padded(image: Image.Image, size: tuple[int, int], mean: torch.Tensor, value_scale: float) -> Image.Image:
+    """``image`` padded evenly (the extra pixel after) to at least ``size`` with the ``mean`` colour as grey levels,
+    as timm's ``CenterCropOrPad`` pads."""
+    height, width = size
+    extra_h, extra_w = max(height - image.height, 0), max(width - image.width, 0)
+    if not (extra_h or extra_w):
+        return image
+    fill = [round(255 * float(value) / value_scale) for value in mean]
+    return F.pad(image, [extra_w // 2, extra_h // 2, (extra_w + 1) // 2, (extra_h + 1) // 2],
+                 fill=fill[0] if len(fill) == 1 else fill)
+
+
 def _checked(preprocessing: Preprocessing) -> tuple[str, InterpolationMode, torch.Tensor, torch.Tensor]:
     """Channel order, interpolation mode and per-channel mean / std of ``preprocessing``, or a clear ValueError."""
     channels = preprocessing.channels.upper()
     if channels not in ("RGB", "BGR", "L"):
         raise ValueError(f"preprocessing channels must be 'RGB', 'BGR' or 'L', got {preprocessing.channels!r}")
+    if preprocessing.crop_mode not in ("center", "squash", "border"):
+        raise ValueError(f"preprocessing crop_mode must be 'center', 'squash' or 'border', "
+                         f"got {preprocessing.crop_mode!r}")
+    resize = preprocessing.resize
+    sizes = list(resize) if isinstance(resize, (tuple, list)) and len(resize) == 2 else [resize]
+    if not all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in sizes):
+        raise ValueError(f"preprocessing resize must be a positive int or (height, width), got {resize!r}")
     try:
         interpolation = InterpolationMode(preprocessing.interpolation.lower())
     except ValueError:

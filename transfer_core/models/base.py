@@ -9,23 +9,35 @@ import torch
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How an image becomes the model's input tensor (timm-style pretrained config).
+    """How an image becomes the model's input tensor (timm-style pretrained config, timm's eval transform).
 
-    ``resize`` is the shorter-side size before the centre crop to ``input_size`` (H, W); pixel values are scaled to
-    ``[0, value_scale]``, put in ``channels`` order ("RGB", "BGR" or "L"), then normalised with ``mean`` / ``std``
-    given in those scaled units.
+    The image is resized (with ``interpolation``) as ``crop_mode`` says, then centre-cropped to ``input_size`` (H, W):
+
+    * "center": an int ``resize`` is the shorter side (the longer one keeps the aspect ratio, truncated, as
+      torchvision's ``Resize(int)``); an (H, W) ``resize`` scales the image by one factor to just cover that box,
+      sizes rounded (timm's ``ResizeKeepRatio``, which timm uses for a non-square input);
+    * "squash": resized to exactly ``resize`` (H, W), an int meaning a square, whatever the aspect ratio;
+    * "border": scaled by one factor to fit inside ``resize`` (H, W) (int: a square), sizes rounded, and padded with
+      the ``mean`` colour (rounded to a grey level) where it is smaller than ``input_size``.
+
+    Pixel values are then scaled to ``[0, value_scale]``, put in ``channels`` order ("RGB", "BGR" or "L"), and
+    normalised with ``mean`` / ``std`` given in those scaled units.
     """
 
     input_size: tuple[int, int] = (224, 224)
-    resize: int = 256
+    resize: int | tuple[int, int] = 256
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
-    interpolation: str = "bilinear"  # "bilinear" | "bicubic" | "nearest"
+    interpolation: str = "bilinear"  # PIL's: "nearest" | "bilinear" | "bicubic" | "box" | "hamming" | "lanczos"
     channels: str = "RGB"
     value_scale: float = 1.0
+    crop_mode: str = "center"  # "center" | "squash" | "border"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        settings = asdict(self)
+        if self.crop_mode == "center":  # as before crop modes existed: those settings keep fingerprints, cache keys
+            del settings["crop_mode"]
+        return settings
 
 
 @dataclass(frozen=True)
