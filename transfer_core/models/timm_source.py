@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from urllib.parse import urlsplit
 
@@ -10,23 +11,39 @@ from torch import nn
 
 from transfer_core.models.assemble import CardFacts, Network, assemble
 from transfer_core.models.base import LoadedModel, Preprocessing
+from transfer_core.models.downloads import hub_endpoint, require_download
 from transfer_core.models.errors import ModelLoadError
 from transfer_core.models.extractors import TimmPreLogits
-from transfer_core.models.downloads import hub_endpoint, require_download
+
+TIMM_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")  # all timm names but "random"
+TIMM_CROP_MODES = ("center", "squash", "border")
 
 
 def timm_preprocessing(model: nn.Module) -> Preprocessing:
-    """The model's pretrained config as a ``Preprocessing`` (resize = input size / crop_pct, as timm evaluates)."""
-    from timm.data import resolve_data_config
+    """The model's pretrained config as a ``Preprocessing`` that reproduces timm's eval transform
+    (``create_transform(**resolve_data_config({}, model=model))``): input size, crop_pct, crop_mode, interpolation,
+    mean / std. A setting timm's eval transform would apply that ``preprocess`` cannot is a ``ModelLoadError``."""
+    from timm.data import DEFAULT_CROP_PCT, resolve_data_config
 
     config = resolve_data_config({}, model=model)
+    name = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
+    interpolation, crop_mode = config["interpolation"], config.get("crop_mode") or "center"
+    if interpolation not in TIMM_INTERPOLATIONS:
+        raise ModelLoadError(f"timm model {name!r} asks for interpolation {interpolation!r}; evaluation supports "
+                             f"{', '.join(TIMM_INTERPOLATIONS)}")
+    if crop_mode not in TIMM_CROP_MODES:
+        raise ModelLoadError(f"timm model {name!r} asks for crop_mode {crop_mode!r}; supported: "
+                             f"{', '.join(TIMM_CROP_MODES)}")
     _, height, width = config["input_size"]
+    crop_pct = config["crop_pct"] or DEFAULT_CROP_PCT
+    scale = (math.floor(height / crop_pct), math.floor(width / crop_pct))  # as transforms_imagenet_eval
     return Preprocessing(
         input_size=(height, width),
-        resize=int(min(height, width) / config["crop_pct"]),
+        resize=scale[0] if scale[0] == scale[1] else scale,  # timm resizes the shorter side only for a square scale
         mean=tuple(config["mean"]),
         std=tuple(config["std"]),
-        interpolation=config["interpolation"] if config["interpolation"] in ("bilinear", "bicubic") else "bilinear",
+        interpolation=interpolation,
+        crop_mode=crop_mode,
     )
 
 
@@ -75,7 +92,8 @@ def _download_url(name: str) -> str:
 
     config = get_pretrained_cfg(name)
     if config is None or not (config.hf_hub_id or config.url):
-        raise ModelLoadError(f"timm has no pretrained weights for {name!r}; pick a name with a tag, e.g. 'resnet50.a1_in1k'")
+        raise ModelLoadError(f"timm has no pretrained weights for {name!r}; "
+                             f"pick a name with a tag, e.g. 'resnet50.a1_in1k'")
     return hub_endpoint() if config.hf_hub_id else config.url
 
 
