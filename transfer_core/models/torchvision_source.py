@@ -10,8 +10,8 @@ from torch import nn
 
 from transfer_core.models.assemble import CardFacts, Network, assemble
 from transfer_core.models.base import LoadedModel, Preprocessing
-from transfer_core.models.errors import ModelLoadError
 from transfer_core.models.downloads import require_download
+from transfer_core.models.errors import ModelLoadError
 
 
 def split_classifier(model: nn.Module) -> nn.Linear:
