@@ -40,8 +40,9 @@ def synthetic_models(images: int, shapes: list[tuple[int, int]]):
         logits = data["features"] @ rng.normal(size=(dim, source_classes)) / np.sqrt(dim)
         logits = 4.0 * (logits - logits.max(axis=1, keepdims=True)) / logits.std()
         name = f"model-{slot:02d}-{dim}d"
-        features[name] = data["features"][np.argsort(data["labels"], kind="stable")]
-        probs[name] = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))[np.argsort(data["labels"], kind="stable")]
+        order = np.argsort(data["labels"], kind="stable")
+        features[name] = data["features"][order]
+        probs[name] = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))[order]
     return features, probs, np.sort(labels)
 
 

@@ -1,7 +1,7 @@
 """N-LEEP end to end at one size, without the per-measurement cap of bench/metrics.py: wall seconds, EM iterations,
 and the process's peak resident memory.
 
-    python bench/nleep_large.py                       # (50 000, 768, 1 000): 5 000 components, tens of minutes on 2 cores
+    python bench/nleep_large.py                   # (50 000, 768, 1 000): 5 000 components, tens of minutes on 2 cores
     python bench/nleep_large.py --size 20000 768 400
 """
 

@@ -4,8 +4,14 @@ import streamlit as st
 
 import app_support as shared
 from transfer_core.output import ranking_csv, ranking_json
-from transfer_core.report import (STATIC_FORMATS, figure_html, figure_image, report_figures, run_report,
-                                  static_export_problem)
+from transfer_core.report import (
+    STATIC_FORMATS,
+    figure_html,
+    figure_image,
+    report_figures,
+    run_report,
+    static_export_problem,
+)
 
 st.title("Export")
 run = shared.require_run()

@@ -9,8 +9,7 @@ import torchvision
 from PIL import Image
 
 from transfer_core.data.base import ImageDataset
-from transfer_core.features import (ExtractionError, _embed_batch, extract_features, feature_key_parts,
-                                    preprocess)
+from transfer_core.features import ExtractionError, _embed_batch, extract_features, feature_key_parts, preprocess
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing
 from transfer_core.store import FeatureStore
 

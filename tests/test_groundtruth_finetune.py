@@ -10,8 +10,15 @@ from torch import nn
 
 from transfer_core.data.base import ImageDataset
 from transfer_core.features import extract_features
-from transfer_core.groundtruth import (FINE_TUNE, LINEAR_PROBE, FineTuneProtocol, GroundTruthError, fine_tune,
-                                       linear_probe, probe_model)
+from transfer_core.groundtruth import (
+    FINE_TUNE,
+    LINEAR_PROBE,
+    FineTuneProtocol,
+    GroundTruthError,
+    fine_tune,
+    linear_probe,
+    probe_model,
+)
 from transfer_core.groundtruth.blocks import backbone_blocks, last_blocks, trained_block_names
 from transfer_core.groundtruth.runstore import RunStore
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing

@@ -4,14 +4,13 @@ import dataclasses
 
 import pytest
 import torch
+from test_groundtruth_finetune import brightness_dataset, tiny_cnn
 from torch import nn
 
 from transfer_core.groundtruth import FineTuneProtocol, fine_tune
 from transfer_core.groundtruth import finetune as finetune_module
 from transfer_core.groundtruth.frozen_prefix import frontier_of, split_frozen_prefix
 from transfer_core.models.base import LoadedModel
-
-from test_groundtruth_finetune import brightness_dataset, tiny_cnn
 
 LAST_BLOCK = FineTuneProtocol(trainable="last_blocks", last_blocks=1, epochs=2, batch_size=8,
                               learning_rates=(0.1, 0.02), val_fraction=0.25, test_fraction=0.25)

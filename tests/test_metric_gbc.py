@@ -8,9 +8,9 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
+import transfer_core.metrics.gbc as gbc_module
 from bench.numpy_reference.gbc import gbc as gbc_numpy
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
-import transfer_core.metrics.gbc as gbc_module
 from transfer_core.metrics.gbc import gbc
 from transfer_core.metrics.prepared import prepare
 from transfer_core.metrics.registry import REGISTRY, parse_options

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from bench.numpy_reference.leep import leep as leep_numpy
+from tests.source_probabilities import random_probabilities
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 from transfer_core.metrics.leep import leep
 from transfer_core.metrics.prepared import prepare
 from transfer_core.metrics.registry import REGISTRY
-from tests.source_probabilities import random_probabilities
 
 
 def test_hand_case_with_one_source_class_per_sample():
@@ -93,8 +93,9 @@ def test_rows_whose_floating_point_sum_is_an_ulp_above_one_still_score_at_most_z
     # LEEP = mean log Σ_z P(y | z) θ_iz ≤ log Σ_z θ_iz = 0. With one class every P(y | z) is exactly 1, so each
     # term is the log of a row sum; keep rows that sum above 1 in every order of addition, so that whichever
     # order a CPU's kernel adds them in, an unclamped log would come out an ulp above 0.
-    from transfer_core.metrics.leep_core import leep_from_probabilities
     import torch
+
+    from transfer_core.metrics.leep_core import leep_from_probabilities
 
     rng = np.random.default_rng(0)
     raw = rng.uniform(0.1, 1.0, size=(20_000, 3))

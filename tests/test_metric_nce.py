@@ -8,11 +8,11 @@ import torch
 from scipy.stats import entropy
 
 from bench.numpy_reference.nce import nce as nce_numpy
+from tests.source_probabilities import random_probabilities
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 from transfer_core.metrics.nce import joint_counts, nce
 from transfer_core.metrics.prepared import prepare
 from transfer_core.metrics.registry import REGISTRY
-from tests.source_probabilities import random_probabilities
 
 
 def hard(source_labels, source_classes):

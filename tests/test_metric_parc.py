@@ -15,8 +15,14 @@ from scipy.stats import rankdata, spearmanr
 from bench.numpy_reference.parc import parc as parc_numpy
 from transfer_core.metrics import parc as parc_module
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError, TransferabilityWarning
-from transfer_core.metrics.parc import (average_ranks, correlation_distances, label_distances, parc, spearman,
-                                        stratified_subsample)
+from transfer_core.metrics.parc import (
+    average_ranks,
+    correlation_distances,
+    label_distances,
+    parc,
+    spearman,
+    stratified_subsample,
+)
 
 
 def blobs(n, d, classes, seed, spread=1.0):

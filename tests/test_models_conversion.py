@@ -11,15 +11,20 @@ import torch
 from PIL import Image
 from torch import nn
 
+from transfer_core.features import preprocess
 from transfer_core.models import ModelLoadError
 from transfer_core.models.base import Preprocessing
 from transfer_core.models.conversion import (
-    keras_layout, load_by_name, load_by_order, set_batchnorm_eps, target_tensors, use_tf_same_max_pools,
+    keras_layout,
+    load_by_name,
+    load_by_order,
+    set_batchnorm_eps,
+    target_tensors,
+    use_tf_same_max_pools,
 )
 from transfer_core.models.extractors import LayerFeatures, pool_to_vectors
 from transfer_core.models.fingerprint import model_fingerprint
 from transfer_core.models.keras_weights import read_keras3_archive, read_legacy_h5
-from transfer_core.features import preprocess
 
 
 def test_keras_conv_kernels_become_oihw():

@@ -36,7 +36,8 @@ def test_load_by_name_takes_integer_counters_and_half_precision_weights():
 
 def test_load_by_order_refuses_an_integer_array_for_a_float_weight():
     network = small_network()
-    source = [(f"layer{i}", np.ones(tuple(t.shape), dtype=np.float32)) for i, (_, t) in enumerate(target_tensors(network))]
+    source = [(f"layer{i}", np.ones(tuple(t.shape), dtype=np.float32))
+              for i, (_, t) in enumerate(target_tensors(network))]
     source[1] = ("layer1", np.ones(3, dtype=np.int64))
     with pytest.raises(ModelLoadError, match="tensor 'layer1' holds torch.int64 values where the model expects "
                                              "torch.float32 weights"):

@@ -3,8 +3,19 @@
 import pytest
 
 from transfer_core.models import ModelLoadError, list_models
-from transfer_core.models.ids import (ID_FORMS, SOURCES, _function, display_names, file_id, is_baseline, onnx_id,
-                                      parse, parse_file_spec, short_name, source_files)
+from transfer_core.models.ids import (
+    ID_FORMS,
+    SOURCES,
+    _function,
+    display_names,
+    file_id,
+    is_baseline,
+    onnx_id,
+    parse,
+    parse_file_spec,
+    short_name,
+    source_files,
+)
 
 
 @pytest.mark.parametrize("source", list(SOURCES.values()), ids=list(SOURCES))

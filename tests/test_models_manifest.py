@@ -66,8 +66,8 @@ def test_a_layer_has_its_own_manifest(tmp_path):
 
 
 def _save_weights(path, seed):
-    from safetensors.torch import save_file
     import timm
+    from safetensors.torch import save_file
 
     torch.manual_seed(seed)
     save_file(timm.create_model(TINY_TIMM, num_classes=3).state_dict(), str(path))

@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from transfer_core.models import ModelLoadError, load_model
 from transfer_core.features import preprocess
+from transfer_core.models import ModelLoadError, load_model
 from transfer_core.models.zoo import ZOO
 
 IMAGENET_MODELS = ["mobilenetv2-imagenet", "efficientnet-lite0-imagenet", "efficientnet-lite1-imagenet",

@@ -11,9 +11,18 @@ from transfer_core.metrics.leep import leep
 from transfer_core.metrics.logme import logme
 from transfer_core.metrics.prepared import prepare
 from transfer_core.ranking import ranks_for_metric
-from transfer_core.uncertainty import (RankIntervals, ScoreDraws, _metric_names, metric_stability, random_subsets,
-                                       rank_intervals, stability_from_scores, stratified_subsets,
-                                       subsample_rank_intervals, subsample_scores)
+from transfer_core.uncertainty import (
+    RankIntervals,
+    ScoreDraws,
+    _metric_names,
+    metric_stability,
+    random_subsets,
+    rank_intervals,
+    stability_from_scores,
+    stratified_subsets,
+    subsample_rank_intervals,
+    subsample_scores,
+)
 
 FAST_METRICS = ["knn", "hscore", "logme"]
 CLASSES, DIM = 3, 6

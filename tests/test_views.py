@@ -4,10 +4,17 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from transfer_core.projections import Projection, SpectralComponents, fisher_projection, metric_agreement
 from transfer_core.metrics.disco import DiscoComponents
-from transfer_core.views import (BASELINE_COLOUR, agreement_figure, metric_scatter_figure, projection_figure,
-                                 projection_pair_figure, ranking_figure, spectrum_figure)
+from transfer_core.projections import Projection, SpectralComponents, fisher_projection, metric_agreement
+from transfer_core.views import (
+    BASELINE_COLOUR,
+    agreement_figure,
+    metric_scatter_figure,
+    projection_figure,
+    projection_pair_figure,
+    ranking_figure,
+    spectrum_figure,
+)
 
 ROWS = [
     {"model": "zoo:resnet18", "logme": 1.5, "consensus_rank": 2.0},

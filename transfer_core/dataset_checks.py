@@ -67,7 +67,8 @@ def _spelling_warnings(counts: dict[str, int]) -> list[str]:
     groups = [names for names in spellings.values() if len(names) > 1]
     if not groups:
         return []
-    listed = "; ".join(" / ".join(f"{name!r} ({counts[name]} image{'' if counts[name] == 1 else 's'})" for name in names) for names in groups)
+    listed = "; ".join(" / ".join(f"{name!r} ({counts[name]} image{'' if counts[name] == 1 else 's'})"
+                                  for name in names) for names in groups)
     return [f"Some labels are the same number spelled differently and count as separate classes: {listed}. If each "
             "group is one class, spell its labels the same way in the data."]
 

@@ -15,8 +15,14 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
-from transfer_core.config import (DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_LEVEL, INTERVAL_MODES,
-                                  INTERVAL_SEED, interval_metrics)
+from transfer_core.config import (
+    DEFAULT_INTERVAL_REPEATS,
+    INTERVAL_FRACTION,
+    INTERVAL_LEVEL,
+    INTERVAL_MODES,
+    INTERVAL_SEED,
+    interval_metrics,
+)
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 from transfer_core.pipeline import Progress, Ranking, rank_dataset
 

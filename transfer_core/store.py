@@ -25,8 +25,19 @@ from typing import Iterable
 import numpy as np
 
 from transfer_core.atomic import atomic_write
-from transfer_core.store_root import (DIGEST, ENTRY_SUFFIX, FEATURES, Cleared, Kind, StoreUsage, claim, clear, evict,
-                                      touch, usage)
+from transfer_core.store_root import (
+    DIGEST,
+    ENTRY_SUFFIX,
+    FEATURES,
+    Cleared,
+    Kind,
+    StoreUsage,
+    claim,
+    clear,
+    evict,
+    touch,
+    usage,
+)
 
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 5 * 2**30

@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING, Callable
 
 from transfer_core.atomic import atomic_write_text
 from transfer_core.config import INTERVAL_FRACTION, INTERVAL_LEVEL, INTERVAL_SEED
-from transfer_core.groundtruth import (FINE_TUNE, LINEAR_PROBE, FineTuneProtocol, GroundTruthError, fine_tune,
-                                       load_groundtruth_csv, probe_model)
+from transfer_core.groundtruth import (
+    FINE_TUNE,
+    LINEAR_PROBE,
+    FineTuneProtocol,
+    GroundTruthError,
+    fine_tune,
+    load_groundtruth_csv,
+    probe_model,
+)
 
 if TYPE_CHECKING:  # annotations only
     from transfer_core.uncertainty import MetricStability, Progress

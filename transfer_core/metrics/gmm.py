@@ -121,7 +121,7 @@ def fit_gaussian_mixture(x: torch.Tensor, n_components: int | None = None, *, st
         weights, means = start.weights.to(x), start.means.to(x)
         factors = _precision_factors_from_precisions(start.precisions.to(x))
     lower_bound, converged, iterations = -math.inf, False, 0
-    for iterations in range(1, max_iter + 1):
+    for iterations in range(1, max_iter + 1):  # noqa: B007 (read after the loop: the iterations it took)
         previous = lower_bound
         mean_log_likelihood, weights, means, covariances = _em_step(x, weights, means, factors, reg_covar)
         factors = _precision_factors(covariances)

@@ -74,7 +74,8 @@ def as_probabilities(probs, n_rows: int, device: torch.device) -> torch.Tensor:
     if bool((sums <= 0).any()):
         raise MetricInputError("every row of the source probabilities must have positive mass")
     if bool(((sums - 1).abs() > 1e-3).any()):
-        warnings.warn("source probabilities did not sum to 1 per row; renormalised", TransferabilityWarning, stacklevel=3)
+        warnings.warn("source probabilities did not sum to 1 per row; renormalised", TransferabilityWarning,
+                      stacklevel=3)
     return tensor / sums
 
 

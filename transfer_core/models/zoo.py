@@ -17,8 +17,8 @@ from transfer_core.models.assemble import CardFacts, Network, assemble
 from transfer_core.models.base import LoadedModel, Preprocessing
 from transfer_core.models.craft import build_craft
 from transfer_core.models.errors import ModelLoadError
-from transfer_core.models.ids import RANDOM_SUFFIX, zoo_id
 from transfer_core.models.hed import build_hed
+from transfer_core.models.ids import RANDOM_SUFFIX, zoo_id
 from transfer_core.models.keras_mapping import build_dog_breed_mobilenet, build_kitchenware_xception
 from transfer_core.models.package_files import package_file
 from transfer_core.models.torch_checkpoints import build_efficientnet_lite, build_mnist_cnn, build_mobilenet_v2
