@@ -75,7 +75,7 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
     (a dict) receives each ranked model's ``(features, source probabilities or None)``."""
     from transfer_core.features import extract_by_id
     from transfer_core.metrics.prepared import prepare
-    from transfer_core.metrics.suite import checked_options, score_suite
+    from transfer_core.metrics.suite import checked_options, score_model
     from transfer_core.store import FeatureStore
 
     options = checked_options(options)  # an out-of-range option fails here, before any model is loaded
@@ -91,7 +91,7 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
             extraction, manifest = extract_by_id(model_id, dataset, store=store, device=device, progress=report)
             prepared = prepare(extraction.features, dataset.labels, targets=dataset.targets,
                                source_probs=extraction.source_probs, device=device)
-            outcomes = score_suite(prepared, _metrics_for(metrics, prepared), options)
+            outcomes = score_model(prepared, metrics, options)
         except Exception as exc:  # one bad model must not sink the run: its row says why
             errors[model_id] = f"{type(exc).__name__}: {exc}"
             continue
@@ -113,12 +113,3 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
     rows.sort(key=lambda row: (row["consensus_rank"] is None, row["consensus_rank"] or 0.0))
     return Ranking(dataset_summary(dataset), used_metrics, rows, errors, warnings_by_model)
 
-
-def _metrics_for(requested, prepared):
-    """Explicit lists are honoured per model, except metrics whose inputs this model lacks (e.g. LEEP without a
-    source head): those are left out for this model rather than failing it."""
-    from transfer_core.metrics import get_metric
-
-    if requested in (None, "all"):
-        return "all"
-    return [name for name in requested if not get_metric(name).missing_inputs(prepared)]

@@ -30,7 +30,7 @@ from transfer_core.metrics import get_metric
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 from transfer_core.metrics.prepared import Prepared, prepare
 from transfer_core.metrics.registry import CLASSIFICATION, REGRESSION
-from transfer_core.metrics.suite import score_suite, select_metrics
+from transfer_core.metrics.suite import score_model, select_metrics
 from transfer_core.ranking import add_ranks
 
 CONSENSUS = "consensus"
@@ -128,7 +128,7 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
                      metrics: str | list[str] = "all", source_probs_by_model: dict[str, np.ndarray] | None = None,
                      fraction: float = 0.8, repeats: int = 20, seed: int = 0, options: dict | None = None,
                      device: str = "auto", progress: Progress | None = None) -> ScoreDraws:
-    """Score every model with :func:`~transfer_core.metrics.suite.score_suite` on each subset.
+    """Score every model with :func:`~transfer_core.metrics.suite.score_model` on each subset (as the ranking does).
 
     Give class ``labels`` (class-stratified subsets) or regression ``targets`` [N] / [N, K] (plain random
     subsets). A metric whose inputs a model lacks (LEEP without source probabilities) is left out for that
@@ -155,8 +155,7 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
     for draw, subset in enumerate(subsets):
         for column, model in enumerate(models):
             prepared = full[model].subset(subset)
-            runnable = [name for name in names if not get_metric(name).missing_inputs(prepared)]
-            for name, outcome in score_suite(prepared, runnable, options).items():
+            for name, outcome in score_model(prepared, names, options).items():
                 scores[name][draw, column] = np.nan if outcome.value is None else outcome.value
                 warnings_by_model[model].update(dict.fromkeys(f"{name}: {text}" for text in outcome.warnings))
             if progress is not None:

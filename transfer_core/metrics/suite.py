@@ -49,6 +49,17 @@ def score_suite(prepared: Prepared, metrics: str | list[str] | None = "all",
     return {name: _score_one(name, prepared, checked.get(name, {})) for name in names}
 
 
+def score_model(prepared: Prepared, metrics: str | list[str] | None = "all",
+                options: dict[str, dict[str, object]] | None = None) -> dict[str, MetricOutcome]:
+    """One model's scores in a pool (the ranking and its rank intervals): like :func:`score_suite`, except that an
+    explicitly named metric whose inputs this model lacks (LEEP without a source head) is left out for this model
+    instead of failing it."""
+    if metrics not in (None, "all", ["all"]):
+        names = [metrics] if isinstance(metrics, str) else list(metrics)
+        metrics = [name for name in names if not get_metric(name).missing_inputs(prepared)]
+    return score_suite(prepared, metrics, options)
+
+
 def checked_options(options: dict[str, dict[str, object]] | None) -> dict[str, dict[str, object]]:
     """``{metric: {key: value}}`` with strings (from ``--option``) converted and every value checked against its
     declared range, whether or not its metric will run: a bad value is a :class:`MetricInputError` up front."""
