@@ -22,7 +22,7 @@ PAGES = [
 
 def sidebar() -> None:
     """The current choices and the last result, on every page."""
-    from transfer_core.store import FeatureStore
+    from transfer_core.cache.store import FeatureStore
 
     with st.sidebar:
         st.markdown("### Transfer Scout")

@@ -16,10 +16,10 @@ from transfer_core.app_state import AppDefaults, app_defaults
 from transfer_core.models.ids import short_name  # noqa: F401  (the pages' display names)
 
 if TYPE_CHECKING:  # heavy imports stay lazy at run time
-    from transfer_core.pipeline import Ranking
-    from transfer_core.rank_run import RankRun
-    from transfer_core.uncertainty import RankIntervals
-    from transfer_core.verdict import Verdict
+    from transfer_core.evidence.uncertainty import RankIntervals
+    from transfer_core.evidence.verdict import Verdict
+    from transfer_core.ranking.pipeline import Ranking
+    from transfer_core.ranking.run import RankRun
 
 # Session-state keys that are not widgets (widget keys live next to their widgets in the pages).
 DATASET_SPEC = "dataset_spec"  # DatasetSpec of the dataset in use
@@ -52,7 +52,7 @@ class DatasetSpec:
 
 @dataclass
 class RunResult:
-    """A finished run of the core (:class:`~transfer_core.rank_run.RankRun`) and the dataset choice it ran on."""
+    """A finished run of the core (:class:`~transfer_core.ranking.run.RankRun`) and the dataset choice it ran on."""
 
     result: RankRun
     spec: DatasetSpec
@@ -136,8 +136,8 @@ def cached_model(model_id: str):
 def cached_features(dataset_fingerprint: str, model_id: str, _dataset):
     """(features, source probabilities or None) of a model on the dataset, read-only; from the feature store when
     the model was ranked on it (``dataset_fingerprint`` keys the cache, the dataset object is not hashed)."""
+    from transfer_core.cache.store import FeatureStore
     from transfer_core.features import extract_by_id
-    from transfer_core.store import FeatureStore
 
     result, _ = extract_by_id(model_id, _dataset, store=FeatureStore())
     for array in (result.features, result.source_probs):
@@ -206,7 +206,7 @@ def run_features(run: RunResult, model_id: str):
 @st.cache_data(max_entries=32, show_spinner="Projecting the features…")
 def cached_fisher(dataset_fingerprint: str, model_id: str, dims: int, _features, _labels):
     """The Fisher (LDA) projection and the warnings it raised (cached per dataset, model and dimension)."""
-    from transfer_core.projections import FISHER_POINTS, fisher_projection
+    from transfer_core.presentation.projections import FISHER_POINTS, fisher_projection
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -31,11 +31,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from transfer_core.cache.store import FeatureStore  # noqa: E402
 from transfer_core.data.base import ImageDataset  # noqa: E402
 from transfer_core.device import resolve_device  # noqa: E402
 from transfer_core.features import autocast_dtype, extract_features, preprocess  # noqa: E402
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing  # noqa: E402
-from transfer_core.store import FeatureStore  # noqa: E402
 
 
 def generated_dataset(count: int, height: int = 240, width: int = 320, seed: int = 0) -> ImageDataset:

@@ -57,9 +57,9 @@ def main() -> None:
 
     from bench.machine import machine_line
     from transfer_core.app_state import DEFAULT_METRICS
+    from transfer_core.evidence.uncertainty import subsample_rank_intervals
     from transfer_core.metrics.prepared import prepare
     from transfer_core.metrics.suite import score_suite
-    from transfer_core.uncertainty import subsample_rank_intervals
 
     machine = machine_line()
     features, probs, labels = synthetic_models(args.images, DEFAULT_SHAPES)

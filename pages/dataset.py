@@ -4,7 +4,7 @@ import streamlit as st
 
 import app_support as shared
 from transfer_core.data import DatasetError, list_datasets
-from transfer_core.dataset_checks import class_counts, dataset_warnings
+from transfer_core.data.checks import class_counts, dataset_warnings
 from transfer_core.uploads import DATASET_SUFFIXES, UploadError, save_upload, zip_of_files
 
 PREVIEW_PER_CLASS = 6

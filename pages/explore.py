@@ -10,14 +10,14 @@ TABS = ["Fisher projection", "Two models side by side", "UMAP map", "Spectrum", 
 
 @st.cache_data(max_entries=8, show_spinner="Computing the UMAP map (the first one compiles for about 10 s)…")
 def umap_map(fingerprint: str, model_id: str, _features, _labels):
-    from transfer_core.projections import umap_embedding
+    from transfer_core.presentation.projections import umap_embedding
 
     return umap_embedding(_features, _labels, max_points=UMAP_POINTS)
 
 
 @st.cache_data(max_entries=16, show_spinner="Decomposing the spectrum…")
 def spectrum(fingerprint: str, model_id: str, _features, _labels, _targets):
-    from transfer_core.projections import spectral_components
+    from transfer_core.presentation.projections import spectral_components
 
     return spectral_components(_features, _labels, targets=_targets)
 
@@ -42,7 +42,7 @@ def show(figure, key: str) -> None:
 
 
 def fisher_tab() -> None:
-    from transfer_core.views import projection_figure
+    from transfer_core.presentation.views import projection_figure
 
     left, right = st.columns([3, 1])
     with left:
@@ -57,7 +57,7 @@ def fisher_tab() -> None:
 
 
 def pair_tab() -> None:
-    from transfer_core.views import projection_pair_figure
+    from transfer_core.presentation.views import projection_pair_figure
 
     left, middle, right = st.columns([2, 2, 1])
     with left:
@@ -75,7 +75,7 @@ def pair_tab() -> None:
 
 
 def umap_tab() -> None:
-    from transfer_core.views import projection_figure
+    from transfer_core.presentation.views import projection_figure
 
     model = pick("Model", "explore_umap_model")
     embedding = umap_map(run.dataset_fingerprint, model, features_of(model), dataset.labels)
@@ -87,7 +87,7 @@ def umap_tab() -> None:
 
 
 def spectrum_tab() -> None:
-    from transfer_core.views import spectrum_figure
+    from transfer_core.presentation.views import spectrum_figure
 
     model = pick("Model", "explore_spectrum_model")
     components = spectrum(run.dataset_fingerprint, model, features_of(model), dataset.labels, dataset.targets)
@@ -99,8 +99,8 @@ def spectrum_tab() -> None:
 
 
 def agreement_tab() -> None:
-    from transfer_core.projections import metric_agreement
-    from transfer_core.views import agreement_figure
+    from transfer_core.presentation.projections import metric_agreement
+    from transfer_core.presentation.views import agreement_figure
 
     rows = run.ranking.models
     if len(rows) < 3 or len(run.ranking.metrics) < 2:

@@ -3,8 +3,7 @@
 import streamlit as st
 
 import app_support as shared
-from transfer_core.output import ranking_csv, ranking_json
-from transfer_core.report import (
+from transfer_core.presentation.report import (
     STATIC_FORMATS,
     figure_html,
     figure_image,
@@ -12,6 +11,7 @@ from transfer_core.report import (
     run_report,
     static_export_problem,
 )
+from transfer_core.ranking.output import ranking_csv, ranking_json
 
 st.title("Export")
 run = shared.require_run()

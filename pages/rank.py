@@ -7,7 +7,7 @@ import streamlit as st
 import app_support as shared
 from transfer_core.config import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
 from transfer_core.metrics import get_metric, metric_names
-from transfer_core.rank_run import ENSEMBLE_PCA_DIM, IntervalSettings, rank_run, suggest_ensemble
+from transfer_core.ranking.run import ENSEMBLE_PCA_DIM, IntervalSettings, rank_run, suggest_ensemble
 
 INTERVAL_LABELS = {
     "all": "Every metric of the ranking: ties judged on the consensus that chose the best model",
@@ -79,8 +79,8 @@ class IntervalProgress:
 
 def run_ranking(dataset, spec, model_ids: list[str], metrics: list[str], mode: str, repeats: int,
                 device: str) -> shared.RunResult:
-    from transfer_core.pipeline import expand_model_ids
-    from transfer_core.store import FeatureStore
+    from transfer_core.cache.store import FeatureStore
+    from transfer_core.ranking.pipeline import expand_model_ids
 
     ids = expand_model_ids(model_ids)
     with st.status(f"Ranking {shared.count(len(ids), 'model')} on {dataset.size} images…", expanded=True) as status:
@@ -106,9 +106,9 @@ def consensus_whiskers(run: shared.RunResult) -> dict | None:
 
 @st.fragment
 def show_results(run: shared.RunResult) -> None:
-    from transfer_core.dataset_checks import dataset_warnings
-    from transfer_core.report import ranking_table
-    from transfer_core.views import ranking_figure
+    from transfer_core.data.checks import dataset_warnings
+    from transfer_core.presentation.report import ranking_table
+    from transfer_core.presentation.views import ranking_figure
 
     ranking = run.ranking
     st.header("Result")

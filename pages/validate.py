@@ -1,5 +1,6 @@
-"""Validate page: check the last ranking against ground truth on the user's own data (transfer_core.validation), and
-show how firm each metric's agreement is over resampled setups (transfer_core.uncertainty; Agostinelli et al.)."""
+"""Validate page: check the last ranking against ground truth on the user's own data
+(transfer_core.evidence.validation), and show how firm each metric's agreement is over resampled setups
+(transfer_core.evidence.uncertainty; Agostinelli et al.)."""
 
 from dataclasses import dataclass
 
@@ -7,7 +8,7 @@ import streamlit as st
 
 import app_support as shared
 from transfer_core.config import INTERVAL_FRACTION, INTERVAL_LEVEL
-from transfer_core.validation import POOLS_PER_SUBSET
+from transfer_core.evidence.validation import POOLS_PER_SUBSET
 
 RESULT = "validation_result"  # ValidationResult of the last validation in this session
 KINDS = {"probe": "Linear probe", "finetune": "Fine-tune", "csv": "My own results (CSV)"}
@@ -21,7 +22,7 @@ TAU_MEANING = ("**Weighted τ** — +1: the metric ordered the models exactly as
 class ValidationResult:
     """A validation (with the resampled τ distributions behind it, when asked for) and the ranking it checked."""
 
-    validation: object  # transfer_core.validation.Validation
+    validation: object  # transfer_core.evidence.validation.Validation
     run: shared.RunResult
     source: str  # where the ground truth came from, in words
 
@@ -108,7 +109,7 @@ def stability_report(status, repeats: int):
 def run_validation(choice, repeats: int) -> None:
     """The heavy part, on the button only: ground truth per model, the evaluation, then the stability check on the
     cached features."""
-    from transfer_core.validation import validate
+    from transfer_core.evidence.validation import validate
 
     groundtruth, protocol, source = choice
     with st.status("Computing the ground truth…", expanded=True) as status:
@@ -179,8 +180,8 @@ TABLE_COLUMNS = {
 
 
 def show_result(result: ValidationResult) -> None:
-    from transfer_core.validation import evaluation_csv, groundtruth_csv
-    from transfer_core.views import metric_scatter_figure, stability_figure
+    from transfer_core.evidence.validation import evaluation_csv, groundtruth_csv
+    from transfer_core.presentation.views import metric_scatter_figure, stability_figure
 
     validation = result.validation
     st.header(f"How well each metric predicted the {validation.kind} results")

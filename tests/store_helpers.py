@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 _DIE_WHILE_WRITING = """
 import os, sys
 from pathlib import Path
-from transfer_core.atomic import atomic_write
+from transfer_core.cache.atomic import atomic_write
 def die(stream):
     stream.write(b"PK half-written")
     stream.flush()

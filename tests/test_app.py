@@ -321,10 +321,10 @@ def test_ensemble_suggestion_uses_the_ranked_models(ranked):
     assert 1 <= len(choice.models) <= 3 and set(choice.models) <= set(MODELS)
     assert all(later > earlier for earlier, later in zip(choice.scores, choice.scores[1:]))  # added only if it helps
     # the same selection as the core computes from the stored features of the ranked models
+    from transfer_core.cache.store import FeatureStore
     from transfer_core.data import load_dataset
     from transfer_core.features import extract_by_id
-    from transfer_core.rank_run import suggest_ensemble
-    from transfer_core.store import FeatureStore
+    from transfer_core.ranking.run import suggest_ensemble
 
     run = ranked.session_state[shared.RUN]
     dataset = load_dataset(run.spec.dataset_id, limit=run.spec.limit, seed=run.spec.seed)

@@ -18,7 +18,7 @@ from transfer_core.app_state import (
 )
 from transfer_core.config import CHEAP_METRICS, interval_metrics
 from transfer_core.data import DatasetError, load_dataset
-from transfer_core.dataset_checks import IMBALANCE_RATIO, TINY_CLASS, class_counts, dataset_warnings
+from transfer_core.data.checks import IMBALANCE_RATIO, TINY_CLASS, class_counts, dataset_warnings
 from transfer_core.metrics import metric_names
 from transfer_core.models import default_zoo_ids
 from transfer_core.uploads import UploadError, checkpoint_model_id, clean_name, save_upload, zip_of_files

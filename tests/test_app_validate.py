@@ -12,8 +12,8 @@ from scipy.stats import weightedtau
 import app_support as shared
 from tests.test_app import MODELS, figures, fresh_app, tiny_defaults, trace_types, values  # noqa: F401  (fixture)
 from transfer_core.cli import main
-from transfer_core.output import ranking_json
-from transfer_core.views import stability_figure
+from transfer_core.presentation.views import stability_figure
+from transfer_core.ranking.output import ranking_json
 
 RESULT = "validation_result"
 

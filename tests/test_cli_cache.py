@@ -4,9 +4,9 @@ store's is refused (exit 2, one line on stderr) and left as it was."""
 import numpy as np
 import pytest
 
+from transfer_core.cache.layout import MARKER
+from transfer_core.cache.store import FeatureStore
 from transfer_core.cli import EXIT_USAGE, main
-from transfer_core.store import FeatureStore
-from transfer_core.store_root import MARKER
 from transfer_core.uploads import save_upload
 
 

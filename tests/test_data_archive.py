@@ -12,11 +12,11 @@ import pytest
 
 from data_helpers import write_class_folder
 from store_helpers import age, python
+from transfer_core.cache.layout import DATASETS, MARKER, STALE_SECONDS
+from transfer_core.cache.locks import release
+from transfer_core.cache.store import FeatureStore
 from transfer_core.data import DatasetError, load_dataset
 from transfer_core.data.archive import ZipLimits, extract_zip
-from transfer_core.folder_locks import release
-from transfer_core.store import FeatureStore
-from transfer_core.store_root import DATASETS, MARKER, STALE_SECONDS
 
 CENTRAL_HEADER = b"PK\x01\x02"
 FLAGS_AT, UNCOMPRESSED_SIZE_AT = 8, 24  # byte offsets of fields inside a central-directory header
@@ -165,7 +165,7 @@ PAUSED_EXTRACTION = """
 import os, sys
 from pathlib import Path
 import transfer_core.data.archive as archive
-from transfer_core.store import FeatureStore
+from transfer_core.cache.store import FeatureStore
 write, paused = archive._write_member, []
 def pause_after_the_first_file(*args):
     write(*args)

@@ -107,7 +107,7 @@ def test_csv_listing_a_folder_in_order_shares_its_fingerprint(tmp_path):
 
 
 def test_labels_that_are_one_number_spelled_differently_are_kept_apart_with_a_warning(images):
-    from transfer_core.dataset_checks import dataset_warnings
+    from transfer_core.data.checks import dataset_warnings
 
     csv_path = _write_csv(images, "path,label\nimgs/0.png,1\nimgs/1.png,1.0\nimgs/2.png,01\nimgs/3.png,1\n"
                                   "imgs/4.png,2\nimgs/5.png,two\n")

@@ -101,7 +101,7 @@ def test_loader_survives_pickling_for_dataloader_workers(tmp_path):
 
 
 def test_class_folders_named_as_one_number_are_kept_apart_with_a_warning(tmp_path):
-    from transfer_core.dataset_checks import dataset_warnings
+    from transfer_core.data.checks import dataset_warnings
 
     root = write_class_folder(tmp_path / "data", {"1": 2, "01": 1, "3": 2, "3.0": 1, "cat": 1})
     dataset = load_dataset(str(root))

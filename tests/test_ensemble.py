@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from transfer_core.ensemble import select_ensemble
+from transfer_core.evidence.ensemble import select_ensemble
 from transfer_core.metrics.sfda import sfda
 
 

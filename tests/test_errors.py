@@ -2,6 +2,7 @@
 
 import pytest
 
+from transfer_core.cache.layout import NotAStoreError
 from transfer_core.cli import EXIT_USAGE, UsageError, main
 from transfer_core.data import DatasetError
 from transfer_core.errors import TransferScoutError
@@ -9,7 +10,6 @@ from transfer_core.features import ExtractionError
 from transfer_core.groundtruth import GroundTruthError
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 from transfer_core.models import ModelLoadError
-from transfer_core.store_root import NotAStoreError
 from transfer_core.uploads import UploadError
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from transfer_core import evaluation
-from transfer_core.evaluation import evaluate_metrics, kendall_tau_b, pearson, relative_top_k, weighted_tau
+from transfer_core.evidence import evaluation
+from transfer_core.evidence.evaluation import evaluate_metrics, kendall_tau_b, pearson, relative_top_k, weighted_tau
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 
 

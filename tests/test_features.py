@@ -8,10 +8,10 @@ import torch
 import torchvision
 from PIL import Image
 
+from transfer_core.cache.store import FeatureStore
 from transfer_core.data.base import ImageDataset
 from transfer_core.features import ExtractionError, _embed_batch, extract_features, feature_key_parts, preprocess
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing
-from transfer_core.store import FeatureStore
 
 SMALL = Preprocessing(input_size=(48, 40), resize=52, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 IDENTITY = dict(mean=(0.0,), std=(1.0,), value_scale=255.0)  # normalisation that leaves 0..255 pixel values as is

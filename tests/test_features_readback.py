@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from transfer_core.cache.store import FeatureStore
 from transfer_core.data import load_dataset
 from transfer_core.features import extract_features, feature_key_parts
 from transfer_core.models import load_model
-from transfer_core.store import FeatureStore
 
 ROWS = 24
 

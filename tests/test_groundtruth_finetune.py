@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from transfer_core.cache.store import FeatureStore
 from transfer_core.data.base import ImageDataset
 from transfer_core.features import extract_features
 from transfer_core.groundtruth import (
@@ -23,7 +24,6 @@ from transfer_core.groundtruth.blocks import backbone_blocks, last_blocks, train
 from transfer_core.groundtruth.runstore import RunStore
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing
 from transfer_core.models.fingerprint import model_fingerprint
-from transfer_core.store import FeatureStore
 
 PREPROCESSING = Preprocessing(input_size=(12, 12), resize=12, mean=(0.5,) * 3, std=(0.5,) * 3)
 # 40 images: 10 test, 10 validation, 20 train → 3 steps per epoch (8 + 8 + 4), 3 epochs, 2 grid points = 18 steps

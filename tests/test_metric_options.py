@@ -13,7 +13,7 @@ from transfer_core.metrics.options import Option
 from transfer_core.metrics.prepared import prepare
 from transfer_core.metrics.registry import check_options, parse_options
 from transfer_core.metrics.suite import checked_options, score_suite
-from transfer_core.projections import fisher_projection
+from transfer_core.presentation.projections import fisher_projection
 
 # Every option of every metric with one value inside and values outside its declared range.
 BOUNDS = {

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 import transfer_core.models as models
+from transfer_core.cache.store import FeatureStore
 from transfer_core.data import load_dataset
 from transfer_core.features import extract_by_id, extract_features
 from transfer_core.models import load_model
 from transfer_core.models.ids import source_files
 from transfer_core.models.manifest import ModelManifest, read_manifest, remember_manifest
-from transfer_core.store import FeatureStore
 
 TINY_TIMM = "test_efficientnet"
 

@@ -10,7 +10,12 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from transfer_core.metrics.disco import disco_components
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError, TransferabilityWarning
-from transfer_core.projections import fisher_projection, metric_agreement, spectral_components, umap_embedding
+from transfer_core.presentation.projections import (
+    fisher_projection,
+    metric_agreement,
+    spectral_components,
+    umap_embedding,
+)
 
 
 def blobs(counts=(60, 60, 60, 60), d=12, spread=4.0, scale=1.0, seed=0):

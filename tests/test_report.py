@@ -1,4 +1,4 @@
-"""The one-file HTML report, the display table and figure export (transfer_core/report.py)."""
+"""The one-file HTML report, the display table and figure export (transfer_core/presentation/report.py)."""
 
 from html.parser import HTMLParser
 
@@ -6,12 +6,18 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from transfer_core.pipeline import Ranking
-from transfer_core.ranking import add_ranks
-from transfer_core.report import figure_html, figure_image, ranking_table, report_html, static_export_problem
-from transfer_core.uncertainty import subsample_rank_intervals
-from transfer_core.verdict import verdict
-from transfer_core.views import agreement_figure, ranking_figure
+from transfer_core.evidence.uncertainty import subsample_rank_intervals
+from transfer_core.evidence.verdict import verdict
+from transfer_core.presentation.report import (
+    figure_html,
+    figure_image,
+    ranking_table,
+    report_html,
+    static_export_problem,
+)
+from transfer_core.presentation.views import agreement_figure, ranking_figure
+from transfer_core.ranking.pipeline import Ranking
+from transfer_core.ranking.ranks import add_ranks
 
 METRICS = ["knn", "logme"]
 ODD_MODEL = "file:/tmp/a&b<c>.pth?arch=resnet18"  # characters that must be escaped in HTML

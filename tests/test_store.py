@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from store_helpers import age, crashed_write
-from transfer_core.store import DEFAULT_MAX_BYTES, FeatureStore, default_root, store_key
-from transfer_core.store_root import STALE_SECONDS
+from transfer_core.cache.layout import STALE_SECONDS
+from transfer_core.cache.store import DEFAULT_MAX_BYTES, FeatureStore, default_root, store_key
 
 KEY_PARTS = {"model": "sha256:aa", "preprocessing": {"input_size": [224, 224], "mean": [0.5, 0.5, 0.5]},
              "layer": "penultimate", "dataset": "sha256:bb", "extraction": 1}

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from store_helpers import age, crashed_write
+from transfer_core.cache.layout import DATASETS, MARKER, RUNS, STALE_SECONDS, UPLOADS, NotAStoreError
+from transfer_core.cache.locks import release
+from transfer_core.cache.store import FeatureStore, store_key
 from transfer_core.data.archive import extract_zip
-from transfer_core.folder_locks import release
 from transfer_core.groundtruth.runstore import RunStore
 from transfer_core.models import load_model
 from transfer_core.models.manifest import remember_manifest
-from transfer_core.store import FeatureStore, store_key
-from transfer_core.store_root import DATASETS, MARKER, RUNS, STALE_SECONDS, UPLOADS, NotAStoreError
 from transfer_core.uploads import save_upload
 
 FEATURES = {"features": np.ones((3, 2), np.float32)}

@@ -4,14 +4,8 @@ resampled setups."""
 import numpy as np
 import pytest
 
-from transfer_core.evaluation import weighted_tau
-from transfer_core.metrics.errors import MetricInputError
-from transfer_core.metrics.knn import knn
-from transfer_core.metrics.leep import leep
-from transfer_core.metrics.logme import logme
-from transfer_core.metrics.prepared import prepare
-from transfer_core.ranking import ranks_for_metric
-from transfer_core.uncertainty import (
+from transfer_core.evidence.evaluation import weighted_tau
+from transfer_core.evidence.uncertainty import (
     RankIntervals,
     ScoreDraws,
     _metric_names,
@@ -23,6 +17,12 @@ from transfer_core.uncertainty import (
     subsample_rank_intervals,
     subsample_scores,
 )
+from transfer_core.metrics.errors import MetricInputError
+from transfer_core.metrics.knn import knn
+from transfer_core.metrics.leep import leep
+from transfer_core.metrics.logme import logme
+from transfer_core.metrics.prepared import prepare
+from transfer_core.ranking.ranks import ranks_for_metric
 
 FAST_METRICS = ["knn", "hscore", "logme"]
 CLASSES, DIM = 3, 6

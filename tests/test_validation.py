@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from transfer_core.validation import resampled_stability
+from transfer_core.evidence.validation import resampled_stability
 
 ACCURACIES = {"sharp": 0.9, "fair": 0.7, "blurred": 0.5, "noise": 0.3}
 SEPARATIONS = {"sharp": 3.0, "fair": 1.5, "blurred": 0.7, "noise": 0.0}

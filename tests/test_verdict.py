@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from test_uncertainty import FAST_METRICS, regression_pool, synthetic_pool, with_swapped_twin
 
+from transfer_core.evidence.uncertainty import subsample_rank_intervals
+from transfer_core.evidence.verdict import verdict
 from transfer_core.metrics.errors import MetricInputError
 from transfer_core.metrics.prepared import prepare
 from transfer_core.metrics.suite import score_suite
-from transfer_core.ranking import add_ranks
-from transfer_core.uncertainty import subsample_rank_intervals
-from transfer_core.verdict import verdict
+from transfer_core.ranking.ranks import add_ranks
 
 
 def ranking_rows(features: dict, labels=None, *, targets=None, metrics=FAST_METRICS) -> list[dict]:

@@ -5,8 +5,8 @@ import plotly.graph_objects as go
 import pytest
 
 from transfer_core.metrics.disco import DiscoComponents
-from transfer_core.projections import Projection, SpectralComponents, fisher_projection, metric_agreement
-from transfer_core.views import (
+from transfer_core.presentation.projections import Projection, SpectralComponents, fisher_projection, metric_agreement
+from transfer_core.presentation.views import (
     BASELINE_COLOUR,
     agreement_figure,
     metric_scatter_figure,

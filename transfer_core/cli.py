@@ -143,12 +143,12 @@ def _parse_metric_list(text: str) -> str | list[str]:
 
 
 def command_rank(args: argparse.Namespace) -> int:
+    from transfer_core.cache.store import FeatureStore
     from transfer_core.data import DatasetError, load_dataset
     from transfer_core.metrics.errors import MetricInputError
-    from transfer_core.output import write_ranking
-    from transfer_core.progress import TerminalProgress
-    from transfer_core.rank_run import IntervalSettings, rank_run
-    from transfer_core.store import FeatureStore
+    from transfer_core.ranking.output import write_ranking
+    from transfer_core.ranking.progress import TerminalProgress
+    from transfer_core.ranking.run import IntervalSettings, rank_run
 
     try:
         metrics = _parse_metric_list(args.metrics)
@@ -189,10 +189,10 @@ def _write_report(inputs, path: str):
     import warnings
     from pathlib import Path
 
-    from transfer_core.atomic import atomic_write_text
+    from transfer_core.cache.atomic import atomic_write_text
     from transfer_core.features import extract_by_id
-    from transfer_core.projections import FISHER_POINTS, fisher_projection
-    from transfer_core.report import report_figures, run_report
+    from transfer_core.presentation.projections import FISHER_POINTS, fisher_projection
+    from transfer_core.presentation.report import report_figures, run_report
 
     run, dataset, store, device = inputs
     projection = None
@@ -212,7 +212,7 @@ SHOWN_SKIPPED = 5  # skipped files / CSV rows listed on stderr (the app's Datase
 
 def _report_dataset(dataset) -> None:
     """Before any model runs: how the images are read, what was skipped and why, and class warnings."""
-    from transfer_core.dataset_checks import dataset_warnings
+    from transfer_core.data.checks import dataset_warnings
 
     for note in dataset.notes:
         _warn(note)
@@ -249,8 +249,8 @@ def _written(write, result, folder: str):
 
 def command_validate(args: argparse.Namespace) -> int:
     from transfer_core.data import DatasetError
+    from transfer_core.evidence.validation import load_ranking, validate, write_validation
     from transfer_core.groundtruth import GroundTruthError
-    from transfer_core.validation import load_ranking, validate, write_validation
 
     def report(index, count, message):
         print(f"[{index}/{count}] {message}", file=sys.stderr)
@@ -297,8 +297,8 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def command_cache(args: argparse.Namespace) -> int:
-    from transfer_core.store import FeatureStore
-    from transfer_core.store_root import NotAStoreError
+    from transfer_core.cache.layout import NotAStoreError
+    from transfer_core.cache.store import FeatureStore
 
     store = FeatureStore()
     if args.action == "clear":

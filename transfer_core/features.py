@@ -3,7 +3,7 @@
 Images go through the model's :class:`~transfer_core.models.base.Preprocessing` (:func:`preprocess`), a
 ``DataLoader`` batches them, and the extractor runs under ``torch.inference_mode`` (on CUDA also with autocast,
 channels-last memory and pinned host memory). Features come back as float32 on the CPU; with a
-:class:`~transfer_core.store.FeatureStore` a repeated request is read from disk instead of recomputed.
+:class:`~transfer_core.cache.store.FeatureStore` a repeated request is read from disk instead of recomputed.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
+from transfer_core.cache.store import FeatureStore
 from transfer_core.data.base import ImageDataset
 from transfer_core.device import resolve_device
 from transfer_core.errors import TransferScoutError
 from transfer_core.models.base import LoadedModel, Preprocessing
 from transfer_core.models.manifest import ModelManifest, read_manifest, remember_manifest
-from transfer_core.store import FeatureStore
 
 EXTRACTION_VERSION = 1  # bump when a change here alters the features a given model and dataset produce
 

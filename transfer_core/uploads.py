@@ -17,10 +17,10 @@ import zipfile
 from pathlib import Path
 from typing import Iterable
 
+from transfer_core.cache.layout import UPLOADS, claim
+from transfer_core.cache.store import default_root
 from transfer_core.errors import TransferScoutError
 from transfer_core.models.ids import file_id, onnx_id
-from transfer_core.store import default_root
-from transfer_core.store_root import UPLOADS, claim
 
 DATASET_SUFFIXES = (".zip", ".csv")
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")

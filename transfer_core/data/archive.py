@@ -4,7 +4,7 @@ Every entry is checked before anything is written: no absolute paths, no ``..`` 
 encrypted entries, no duplicates, and limits on the number of files and the total uncompressed size (a zip bomb
 is refused). ``zipfile`` itself stops each entry at its declared size and checks its CRC, so the declared sizes
 that the limit checks are the sizes written. The extraction lives in the store's ``datasets/`` folder, counts
-against its size cap like feature entries, and stays pinned (:mod:`transfer_core.folder_locks`) while the process
+against its size cap like feature entries, and stays pinned (:mod:`transfer_core.cache.locks`) while the process
 that extracted or reused it runs, so no eviction pulls it from under the images being read.
 """
 
@@ -19,9 +19,9 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..folder_locks import Staging, pin
-from ..store import FeatureStore
-from ..store_root import DATASETS, EXTRACTING_PREFIX, extracted_name, touch
+from ..cache.layout import DATASETS, EXTRACTING_PREFIX, extracted_name, touch
+from ..cache.locks import Staging, pin
+from ..cache.store import FeatureStore
 from .catalogue import Catalogue
 from .errors import DatasetError
 from .fingerprint import file_sha256

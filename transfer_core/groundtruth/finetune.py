@@ -27,6 +27,8 @@ import torch
 from sklearn.metrics import r2_score
 from torch import nn
 
+from transfer_core.cache.layout import RUNS, claim
+from transfer_core.cache.store import default_root, store_key
 from transfer_core.data.base import ImageDataset
 from transfer_core.device import resolve_device
 from transfer_core.features import PreprocessedImages, autocast_dtype
@@ -40,8 +42,6 @@ from transfer_core.groundtruth.runstore import RunStore
 from transfer_core.groundtruth.splits import split_indices
 from transfer_core.groundtruth.targets import class_indices, target_matrix, task_of
 from transfer_core.models.base import LoadedModel
-from transfer_core.store import default_root, store_key
-from transfer_core.store_root import RUNS, claim
 
 FINETUNE_VERSION = 1  # bump when a change here alters the result of a given model, dataset and protocol
 MIN_PER_CLASS = 3  # one image each for train, validation and test

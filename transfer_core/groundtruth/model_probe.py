@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import torch
 
+from transfer_core.cache.store import FeatureStore
 from transfer_core.data.base import ImageDataset
 from transfer_core.features import Progress, extract_by_id, extract_features
 from transfer_core.groundtruth.probe import DEFAULT_ALPHAS, DEFAULT_CS, linear_probe
 from transfer_core.groundtruth.result import GroundTruth
 from transfer_core.models.base import LoadedModel
 from transfer_core.models.manifest import ModelManifest
-from transfer_core.store import FeatureStore
 
 
 def probe_model(model: str | LoadedModel, dataset: ImageDataset, *, folds: int = 5, seed: int = 0, Cs=DEFAULT_CS,

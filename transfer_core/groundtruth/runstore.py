@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from transfer_core.atomic import atomic_write
+from transfer_core.cache.atomic import atomic_write
 
 RESULT = "result.json"
 

@@ -22,11 +22,11 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from transfer_core.atomic import atomic_write
+from transfer_core.cache.atomic import atomic_write
+from transfer_core.cache.layout import MANIFEST_SUFFIX, MANIFESTS, claim
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing
 from transfer_core.models.errors import ModelLoadError
 from transfer_core.models.ids import parse
-from transfer_core.store_root import MANIFEST_SUFFIX, MANIFESTS, claim
 
 MANIFEST_VERSION = 1
 _PACKAGES = ("torch", "torchvision", "timm", "onnx2torch")

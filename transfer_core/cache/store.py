@@ -6,7 +6,7 @@ dataset fingerprint, format version, ...), holding numpy arrays plus a JSON meta
 place, so a crash mid-write never leaves a half-written entry under a real name; an entry that does not read back
 whole (damaged, or not what the caller expects) is removed with a warning and treated as a miss. The root's layout,
 the size cap (least recently used first, "used" = modification time, bumped on every read: access times are
-unreliable on ``noatime`` / ``relatime`` mounts) and clearing are :mod:`transfer_core.store_root`'s.
+unreliable on ``noatime`` / ``relatime`` mounts) and clearing are :mod:`transfer_core.cache.layout`'s.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Iterable
 
 import numpy as np
 
-from transfer_core.atomic import atomic_write
-from transfer_core.store_root import (
+from transfer_core.cache.atomic import atomic_write
+from transfer_core.cache.layout import (
     DIGEST,
     ENTRY_SUFFIX,
     FEATURES,
@@ -131,7 +131,7 @@ class FeatureStore:
         return evict(self.root, self.max_bytes, keep)
 
     def clear(self) -> Cleared:
-        """Remove everything the store wrote under its root (:func:`transfer_core.store_root.clear`)."""
+        """Remove everything the store wrote under its root (:func:`transfer_core.cache.layout.clear`)."""
         return clear(self.root)
 
     def usage(self) -> StoreUsage:

@@ -34,7 +34,7 @@ class TerminalProgress:
         self._bar.refresh()
 
     def intervals(self, done: int, total: int, eta) -> None:
-        """A :data:`transfer_core.rank_run.IntervalProgress` callback: the re-scorings of the rank intervals."""
+        """A :data:`transfer_core.ranking.run.IntervalProgress` callback: the re-scorings of the rank intervals."""
         from tqdm import tqdm
 
         if self._model_index != "intervals":

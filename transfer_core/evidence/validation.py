@@ -1,9 +1,9 @@
 """Check a ranking against ground truth: how well did each metric predict what training on the data gives?
 
 Ground truth is a cross-validated linear probe, fine-tuning under a recorded protocol, or a user's ``model,accuracy``
-CSV (``transfer_core.groundtruth``); the evaluation is weighted Kendall τ and friends (``transfer_core.evaluation``),
-optionally with the distribution of τ over resampled setups (``transfer_core.uncertainty``; Agostinelli et al.,
-ECCV'22).
+CSV (``transfer_core.groundtruth``); the evaluation is weighted Kendall τ and friends
+(``transfer_core.evidence.evaluation``), optionally with the distribution of τ over resampled setups
+(``transfer_core.evidence.uncertainty``; Agostinelli et al., ECCV'22).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from transfer_core.atomic import atomic_write_text
+from transfer_core.cache.atomic import atomic_write_text
 from transfer_core.config import INTERVAL_FRACTION, INTERVAL_LEVEL, INTERVAL_SEED
 from transfer_core.groundtruth import (
     FINE_TUNE,
@@ -29,7 +29,7 @@ from transfer_core.groundtruth import (
 )
 
 if TYPE_CHECKING:  # annotations only
-    from transfer_core.uncertainty import MetricStability, Progress
+    from transfer_core.evidence.uncertainty import MetricStability, Progress
 
 USER_CSV = "user CSV"
 # The stability check, the same in the CLI and the app: INTERVAL_FRACTION subsets of the images (seed INTERVAL_SEED),
@@ -126,7 +126,7 @@ def validate(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | No
     """Evaluate every metric of ``ranking`` against ``groundtruth``; ``stability`` > 0 adds τ over that many
     resampled target subsets × model sub-pools (:func:`resampled_stability`). It re-scores ``features`` with
     ``labels`` when ``features`` is given (the app's cached ones), else :func:`store_features`."""
-    from transfer_core.evaluation import evaluate_metrics
+    from transfer_core.evidence.evaluation import evaluate_metrics
 
     kind, accuracies, protocols, failures = groundtruth_for(ranking, groundtruth, protocol=protocol, device=device,
                                                             progress=progress)
@@ -155,8 +155,8 @@ def validate(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | No
 
 def store_features(ranking: dict, device: str = "auto") -> tuple[object, FeatureSource]:
     """(labels, feature source) of the ranked images: the dataset reloaded, features from the feature store."""
+    from transfer_core.cache.store import FeatureStore
     from transfer_core.features import extract_by_id
-    from transfer_core.store import FeatureStore
 
     dataset, store = reload_dataset(ranking), FeatureStore()
 
@@ -188,10 +188,11 @@ def resampled_stability(evaluation: list[dict], accuracies: dict[str, float], la
 
 def _rescored(metrics: list[str], labels, accuracies: dict[str, float], extracted: dict[str, tuple], repeats: int,
               device: str, progress: Progress | None) -> MetricStability:
-    """:func:`~transfer_core.uncertainty.metric_stability` with the check's settings; LEEP and NCE take part only
+    """:func:`~transfer_core.evidence.uncertainty.metric_stability` with the check's settings; LEEP and NCE take part
+    only
     when every model has source probabilities."""
+    from transfer_core.evidence.uncertainty import metric_stability
     from transfer_core.metrics.errors import MetricInputError
-    from transfer_core.uncertainty import metric_stability
 
     probs = {model: model_probs for model, (_, model_probs) in extracted.items() if model_probs is not None}
     usable = [metric for metric in metrics if metric not in SOURCE_METRICS or len(probs) == len(extracted)]

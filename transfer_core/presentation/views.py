@@ -1,6 +1,6 @@
 """Plotly figure builders for the app and the exported report.
 
-Pure functions: plain inputs (ranking rows, :mod:`transfer_core.projections` results, arrays) in, a
+Pure functions: plain inputs (ranking rows, :mod:`transfer_core.presentation.projections` results, arrays) in, a
 ``plotly.graph_objects.Figure`` out, no I/O. Every figure has a title, axis titles in plain words and hover
 text naming the models or classes.
 """
@@ -15,7 +15,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from transfer_core.models.ids import is_baseline
-from transfer_core.projections import Projection, SpectralComponents
+from transfer_core.presentation.projections import Projection, SpectralComponents
 
 PRETRAINED_COLOUR = "#1f77b4"
 BASELINE_COLOUR = "#b0b0b0"
@@ -222,7 +222,7 @@ def stability_figure(tau_draws: dict[str, list[float]], win_share: dict[str, flo
                      title: str = "How firm is each metric's weighted τ?") -> go.Figure:
     """Left: each metric's weighted τ over resampled setups, one point per setup over a box (median and
     quartiles), best median on top. Right: the share of setups each metric won. Inputs are
-    :class:`transfer_core.uncertainty.MetricStability`'s ``tau_draws`` (NaN = no τ in that setup) and
+    :class:`transfer_core.evidence.uncertainty.MetricStability`'s ``tau_draws`` (NaN = no τ in that setup) and
     ``win_share``; metrics without any τ are left out and counted in the title (Agostinelli et al., ECCV'22)."""
     draws = {metric: np.asarray(values, dtype=float) for metric, values in tau_draws.items()}
     draws = {metric: values[np.isfinite(values)] for metric, values in draws.items()}

@@ -3,7 +3,7 @@
 Each folder under the root holds items the store names in a fixed way (:data:`KINDS`); anything else there (a user's
 files, when ``$TRANSFER_SCOUT_CACHE`` points at a shared folder) is never counted, evicted or removed. Writers stage
 under hidden temporary names; a staging file or folder older than :data:`STALE_SECONDS` that no live writer holds
-(:mod:`transfer_core.folder_locks`) is abandoned and removed. The store marks a root with :data:`MARKER` when it
+(:mod:`transfer_core.cache.locks`) is abandoned and removed. The store marks a root with :data:`MARKER` when it
 creates it; :func:`clear` refuses a non-empty root without the marker unless all it holds are the store's folders (a
 store from before the marker). Feature entries and extracted datasets count against the size cap and are evicted
 least recently used first ("used" = modification time, bumped on every read or reuse); model manifests (a few KB),
@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from transfer_core.atomic import TEMP_SUFFIX
+from transfer_core.cache.atomic import TEMP_SUFFIX
+from transfer_core.cache.locks import release, remove_unless_held
 from transfer_core.errors import TransferScoutError
-from transfer_core.folder_locks import release, remove_unless_held
 
 DIGEST = "[0-9a-f]{64}"
 ENTRY_SUFFIX = ".npz"
@@ -33,7 +33,7 @@ _RANDOM = "[a-z0-9_]+"  # the random part of ``tempfile`` names
 
 
 def _atomic_temp(name: str) -> re.Pattern:
-    """The temporary names :func:`~transfer_core.atomic.atomic_write` uses for targets named like ``name``."""
+    """The temporary names :func:`~transfer_core.cache.atomic.atomic_write` uses for targets named like ``name``."""
     return re.compile(rf"\.{name}\.{_RANDOM}{re.escape(TEMP_SUFFIX)}")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from transfer_core.ranking import add_ranks
+from transfer_core.ranking.ranks import add_ranks
 
 # progress(stage, model_index, model_count, done, total, eta_seconds)
 Progress = Callable[[str, int, int, int, int, "float | None"], None]
@@ -73,10 +73,10 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
                  features_out: dict | None = None) -> Ranking:
     """Like :func:`rank` for an already loaded :class:`~transfer_core.data.base.ImageDataset`; ``features_out``
     (a dict) receives each ranked model's ``(features, source probabilities or None)``."""
+    from transfer_core.cache.store import FeatureStore
     from transfer_core.features import extract_by_id
     from transfer_core.metrics.prepared import prepare
     from transfer_core.metrics.suite import checked_options, score_model
-    from transfer_core.store import FeatureStore
 
     options = checked_options(options)  # an out-of-range option fails here, before any model is loaded
     store = store if store is not None else FeatureStore()

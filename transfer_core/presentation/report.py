@@ -115,10 +115,10 @@ def report_html(ranking, verdict=None, figures: Sequence[tuple[str, object]] = (
                 generated: datetime | None = None) -> str:
     """The whole report as one HTML document.
 
-    ``ranking`` is a :class:`~transfer_core.pipeline.Ranking`; ``verdict`` a :class:`~transfer_core.verdict.Verdict`
-    (or None); ``figures`` are (heading, plotly figure) pairs; ``intervals`` the
-    :class:`~transfer_core.uncertainty.RankIntervals` behind the verdict; ``notes`` extra sentences shown under the
-    verdict (e.g. which metrics the intervals used).
+    ``ranking`` is a :class:`~transfer_core.ranking.pipeline.Ranking`; ``verdict`` a
+    :class:`~transfer_core.evidence.verdict.Verdict` (or None); ``figures`` are (heading, plotly figure) pairs;
+    ``intervals`` the :class:`~transfer_core.evidence.uncertainty.RankIntervals` behind the verdict; ``notes`` extra
+    sentences shown under the verdict (e.g. which metrics the intervals used).
     """
     dataset = ranking.dataset
     generated = generated or datetime.now(timezone.utc)
@@ -154,10 +154,10 @@ the average rank; a metric that could not score a model leaves it out of that me
 
 def report_figures(ranking, best_projection=None) -> dict[str, object]:
     """The report's figures by heading: the ranking, the metrics' agreement (3+ models, 2+ metrics) and, when
-    given, the best model's 2-D Fisher projection (a :class:`~transfer_core.projections.Projection`)."""
+    given, the best model's 2-D Fisher projection (a :class:`~transfer_core.presentation.projections.Projection`)."""
     from transfer_core.models.ids import short_name
-    from transfer_core.projections import metric_agreement
-    from transfer_core.views import agreement_figure, projection_figure, ranking_figure
+    from transfer_core.presentation.projections import metric_agreement
+    from transfer_core.presentation.views import agreement_figure, projection_figure, ranking_figure
 
     figures = {}
     if ranking.models:
@@ -174,7 +174,8 @@ def report_figures(ranking, best_projection=None) -> dict[str, object]:
 
 
 def run_report(run, figures: dict[str, object]) -> str:
-    """The one-file report of a :class:`~transfer_core.rank_run.RankRun` with ``figures`` (:func:`report_figures`)."""
+    """The one-file report of a :class:`~transfer_core.ranking.run.RankRun` with ``figures``
+    (:func:`report_figures`)."""
     return report_html(run.ranking, run.verdict, list(figures.items()), intervals=run.intervals, notes=run.notes)
 
 

@@ -25,13 +25,13 @@ from typing import Callable
 
 import numpy as np
 
-from transfer_core.evaluation import MIN_MODELS, weighted_tau
+from transfer_core.evidence.evaluation import MIN_MODELS, weighted_tau
 from transfer_core.metrics import get_metric
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 from transfer_core.metrics.prepared import Prepared, prepare
 from transfer_core.metrics.registry import CLASSIFICATION, REGRESSION
 from transfer_core.metrics.suite import score_model, select_metrics
-from transfer_core.ranking import add_ranks
+from transfer_core.ranking.ranks import add_ranks
 
 CONSENSUS = "consensus"
 

@@ -24,7 +24,7 @@ from transfer_core.config import (
     interval_metrics,
 )
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
-from transfer_core.pipeline import Progress, Ranking, rank_dataset
+from transfer_core.ranking.pipeline import Progress, Ranking, rank_dataset
 
 ENSEMBLE_PCA_DIM = 32  # SFDA's greedy selection compares joined features after a common PCA, so they do not saturate
 
@@ -57,11 +57,11 @@ class RankRun:
     show beside them."""
 
     ranking: Ranking
-    intervals: object | None  # transfer_core.uncertainty.RankIntervals
-    verdict: object | None  # transfer_core.verdict.Verdict
+    intervals: object | None  # transfer_core.evidence.uncertainty.RankIntervals
+    verdict: object | None  # transfer_core.evidence.verdict.Verdict
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    ensemble: object | None = None  # transfer_core.ensemble.EnsembleChoice
+    ensemble: object | None = None  # transfer_core.evidence.ensemble.EnsembleChoice
 
     def to_dict(self) -> dict:
         """``ranking.json``: the ranking's keys, plus ``verdict``, ``intervals``, ``ensemble`` and ``notes``."""
@@ -74,9 +74,9 @@ def rank_run(dataset, model_ids: list[str], *, metrics: str | list[str] = "all",
              intervals: IntervalSettings = IntervalSettings(), ensemble: bool = False, device: str = "auto",
              options: dict | None = None, store=None, progress: Progress | None = None,
              interval_progress: IntervalProgress | None = None) -> RankRun:
-    """Rank ``model_ids`` on a loaded ``dataset`` (:func:`~transfer_core.pipeline.rank_dataset`), then the rank
+    """Rank ``model_ids`` on a loaded ``dataset`` (:func:`~transfer_core.ranking.pipeline.rank_dataset`), then the rank
     intervals on the features the ranking extracted, the verdict and, with ``ensemble``, SFDA's greedy ensemble."""
-    from transfer_core.verdict import verdict
+    from transfer_core.evidence.verdict import verdict
 
     started = time.perf_counter()
     extracted: dict = {}
@@ -95,7 +95,7 @@ def rank_run(dataset, model_ids: list[str], *, metrics: str | list[str] = "all",
 def _rank_intervals(ranking: Ranking, dataset, extracted: dict, settings: IntervalSettings, device: str,
                     options: dict | None, progress: IntervalProgress | None):
     """The rank intervals on the chosen metrics, and a sentence saying how they were made (or why there are none)."""
-    from transfer_core.uncertainty import subsample_rank_intervals
+    from transfer_core.evidence.uncertainty import subsample_rank_intervals
 
     chosen = interval_metrics(ranking.metrics, settings.mode)
     models = [row["model"] for row in ranking.models]
@@ -124,7 +124,7 @@ def _rank_intervals(ranking: Ranking, dataset, extracted: dict, settings: Interv
 def suggest_ensemble(ranking: Ranking, labels, features_of: Callable[[str], object], device: str = "auto"):
     """SFDA's greedy forward selection over the ranked models, their features from ``features_of(model_id)``
     (None without class labels or with fewer than two models)."""
-    from transfer_core.ensemble import select_ensemble
+    from transfer_core.evidence.ensemble import select_ensemble
 
     if labels is None or len(ranking.models) < 2:
         return None

@@ -1,4 +1,5 @@
-"""The numbers behind the Explore page's pictures (no plotting here: :mod:`transfer_core.views` draws them).
+"""The numbers behind the Explore page's pictures (no plotting here: :mod:`transfer_core.presentation.views` draws
+them).
 
 * :func:`fisher_projection` — the target features in SFDA's Fisher space (Shao et al., ECCV 2022): a
   shrinkage LDA's top discriminant directions.

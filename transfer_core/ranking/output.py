@@ -8,7 +8,7 @@ import json
 import math
 from pathlib import Path
 
-from transfer_core.atomic import atomic_write_text
+from transfer_core.cache.atomic import atomic_write_text
 
 
 def _finite_or_none(value):
@@ -35,8 +35,8 @@ def ranking_csv(ranking) -> str:
 
 
 def ranking_json(ranking) -> str:
-    """The JSON text of a :class:`~transfer_core.pipeline.Ranking` or of a whole
-    :class:`~transfer_core.rank_run.RankRun` (with its verdict, intervals and ensemble); non-finite numbers become
+    """The JSON text of a :class:`~transfer_core.ranking.pipeline.Ranking` or of a whole
+    :class:`~transfer_core.ranking.run.RankRun` (with its verdict, intervals and ensemble); non-finite numbers become
     null so the file is valid JSON."""
     payload = ranking.to_dict()
     payload["models"] = [{key: _finite_or_none(value) for key, value in row.items()} for row in payload["models"]]
@@ -44,7 +44,7 @@ def ranking_json(ranking) -> str:
 
 
 def write_ranking(run, folder: str | Path) -> tuple[Path, Path]:
-    """Write a :class:`~transfer_core.rank_run.RankRun` as ``ranking.csv`` (the table) and ``ranking.json``
+    """Write a :class:`~transfer_core.ranking.run.RankRun` as ``ranking.csv`` (the table) and ``ranking.json``
     (everything) into ``folder`` (created if needed); returns (csv path, json path)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

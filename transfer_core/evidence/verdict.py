@@ -2,7 +2,7 @@
 
 The best bet is the model with the best (lowest) consensus rank. Another model is *statistically tied*
 with it when their consensus-rank intervals from target subsampling overlap
-(:func:`transfer_core.uncertainty.subsample_rank_intervals`); without intervals the verdict says that the
+(:func:`transfer_core.evidence.uncertainty.subsample_rank_intervals`); without intervals the verdict says that the
 uncertainty was not computed instead of claiming or denying ties. Extra sentences flag a random-init
 baseline (a model id ending in ``-random``) ranked above pretrained models, and metrics that disagree.
 """
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transfer_core.evaluation import kendall_tau_b
+from transfer_core.evidence.evaluation import kendall_tau_b
+from transfer_core.evidence.uncertainty import CONSENSUS, RankIntervals
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 from transfer_core.models.ids import display_names, is_baseline
-from transfer_core.uncertainty import CONSENSUS, RankIntervals
 
 DISAGREEMENT_TAU = 0.3  # mean pairwise Kendall τ between metrics below this = "metrics disagree strongly"
 
@@ -38,7 +38,7 @@ class Verdict:
 def verdict(ranking_rows: list[dict], intervals: RankIntervals | None = None, level: float = 0.9) -> Verdict:
     """Explain a ranking (rows as in ``ranking.json``: ``model``, ``<metric>_rank``, ``consensus_rank``).
 
-    ``intervals`` come from :func:`~transfer_core.uncertainty.subsample_rank_intervals` on the same models;
+    ``intervals`` come from :func:`~transfer_core.evidence.uncertainty.subsample_rank_intervals` on the same models;
     their draws are summarised at ``level`` for the tie rule, whatever level they were computed with.
     """
     rows = sorted((row for row in ranking_rows if row.get("consensus_rank") is not None),
