@@ -5,6 +5,9 @@ ground truth — a cross-validated linear probe always, fine-tuning with ``--fin
 and evaluate each metric against each ground truth (weighted Kendall τ as the papers compute it, Kendall τ-b,
 Pearson, rel@1, rel@3). With ``--stability N``, each metric's τ is also recomputed over N stratified 80 % target
 subsets × random model sub-pools (Agostinelli et al. ECCV'22) and its median and 90 % interval reported.
+``--finetune-from FILE`` evaluates against fine-tuning accuracies recorded earlier instead of training again: a
+``SLUG.finetune.json`` of this script (its dataset fingerprint must match) or a ``model,accuracy`` CSV; the recorded
+files are not rewritten, and ``SLUG.evaluation.json`` names them under ``recorded_groundtruth``.
 
 Written to ``--out`` (default ``assets/groundtruth``), per dataset ``SLUG`` and ground truth ``KIND`` (probe or
 finetune): ``SLUG.KIND.csv`` (model,accuracy — the format ``validate --groundtruth FILE.csv`` reads),
@@ -13,6 +16,8 @@ finetune): ``SLUG.KIND.csv`` (model,accuracy — the format ``validate --groundt
 
     python bench/groundtruth.py                                        # probe: zoo on demo and demo:animals
     python bench/groundtruth.py --finetune --finetune-datasets demo    # + fine-tuning on the textile demo
+    python bench/groundtruth.py --limit 300 --stability 10 \\
+        --finetune-from assets/groundtruth/demo-300.finetune.json      # re-score against the recorded fine-tuning
     python bench/groundtruth.py --datasets demo:digits --limit 100 \\
         --models zoo:cnn-mnist,zoo:cnn-mnist-random,zoo:mobilenetv2-imagenet --out /tmp/gt   # a quick check
 
@@ -37,15 +42,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from transfer_core.cache.store import FeatureStore  # noqa: E402
 from transfer_core.data import load_dataset  # noqa: E402
-from transfer_core.evaluation import evaluate_metrics  # noqa: E402
+from transfer_core.evidence.evaluation import evaluate_metrics  # noqa: E402
 from transfer_core.features import extract_features  # noqa: E402
-from transfer_core.groundtruth import FineTuneProtocol, GroundTruth, fine_tune, probe_model  # noqa: E402
+from transfer_core.groundtruth import (  # noqa: E402
+    FINE_TUNE,
+    FineTuneProtocol,
+    GroundTruth,
+    fine_tune,
+    load_groundtruth_csv,
+    probe_model,
+)
 from transfer_core.metrics.prepared import prepare  # noqa: E402
 from transfer_core.metrics.suite import score_suite  # noqa: E402
 from transfer_core.models import load_model  # noqa: E402
-from transfer_core.pipeline import dataset_summary, expand_model_ids  # noqa: E402
-from transfer_core.store import FeatureStore  # noqa: E402
+from transfer_core.ranking.pipeline import dataset_summary, expand_model_ids  # noqa: E402
 
 KIND_SLUGS = {"linear probe": "probe", "fine-tune": "finetune"}
 COLUMNS = ("weighted_tau", "kendall_tau", "pearson", "rel@1", "rel@3")
@@ -65,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--finetune", action="store_true", help="also fine-tune (slow on a CPU)")
     parser.add_argument("--finetune-datasets", default=None,
                         help="datasets to fine-tune on (default: the first of --datasets)")
+    parser.add_argument("--finetune-from", type=Path, default=None, metavar="FILE",
+                        help="recorded fine-tuning accuracies (SLUG.finetune.json or model,accuracy CSV) for the "
+                             "fine-tune dataset, evaluated instead of fine-tuning again")
     defaults = FineTuneProtocol()
     parser.add_argument("--trainable", default=defaults.trainable, choices=("all", "last_blocks", "head"))
     parser.add_argument("--last-blocks", type=int, default=defaults.last_blocks)
@@ -85,6 +100,7 @@ def protocol_from(args: argparse.Namespace) -> FineTuneProtocol:
 def study_dataset(dataset_id: str, args: argparse.Namespace, store: FeatureStore, finetune: bool) -> dict:
     """Scores, ground truth and evaluation of every model on one dataset; failures are reported per model."""
     dataset = load_dataset(dataset_id, limit=args.limit, seed=args.seed)
+    recorded = recorded_finetune(args.finetune_from, dataset) if finetune and args.finetune_from else None
     metrics = "all" if args.metrics == "all" else args.metrics.split(",")
     features, probs, scores, truths, errors = {}, {}, {}, {"linear probe": {}, "fine-tune": {}}, {}
     for model_id in expand_model_ids(args.models.split(",")):
@@ -95,8 +111,11 @@ def study_dataset(dataset_id: str, args: argparse.Namespace, store: FeatureStore
             outcomes = score_suite(prepare(extraction.features, dataset.labels, targets=dataset.targets,
                                            source_probs=extraction.source_probs, device=args.device), metrics)
             probed = probe_model(model, dataset, seed=args.seed, device=args.device, store=store)
-            tuned = fine_tune(model, dataset, protocol=protocol_from(args), device=args.device,
-                              progress=_progress_printer()) if finetune else None
+            if recorded is not None:
+                tuned = recorded.get(model_id)
+            else:
+                tuned = fine_tune(model, dataset, protocol=protocol_from(args), device=args.device,
+                                  progress=_progress_printer()) if finetune else None
         except Exception as exc:  # one broken model must not sink the study
             errors[model_id] = f"{type(exc).__name__}: {exc}"
             _log(f"  {model_id}: FAILED {errors[model_id]}")
@@ -113,12 +132,35 @@ def study_dataset(dataset_id: str, args: argparse.Namespace, store: FeatureStore
         for kind, by_model in truths.items():
             if by_model:
                 add_stability(evaluations[KIND_SLUGS[kind]], features, probs, dataset, by_model, metrics, args)
-    return {"dataset": dataset_summary(dataset), "scores": scores, "truths": truths, "evaluations": evaluations,
-            "errors": errors}
+    study = {"dataset": dataset_summary(dataset), "scores": scores, "truths": truths, "evaluations": evaluations,
+             "errors": errors}
+    if recorded is not None:
+        study["recorded"] = {KIND_SLUGS[FINE_TUNE]: _shown_path(args.finetune_from)}
+    return study
+
+
+def recorded_finetune(path: Path, dataset) -> dict[str, GroundTruth]:
+    """``{model ID: GroundTruth}`` from an earlier run's ``SLUG.finetune.json`` (checked against ``dataset``'s
+    fingerprint) or a ``model,accuracy`` CSV (read as ``validate --groundtruth`` reads it)."""
+    if path.suffix.lower() == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("kind") != FINE_TUNE:
+            raise SystemExit(f"{path}: not a fine-tuning result file (kind {data.get('kind')!r})")
+        if data.get("dataset", {}).get("fingerprint") != dataset.fingerprint:
+            raise SystemExit(f"{path}: recorded on another dataset or subsample than {dataset.dataset_id} "
+                             f"({dataset.size} images); the fingerprints differ")
+        truths = [GroundTruth.from_dict(result) for result in data["results"]]
+        return {truth.model_id: truth for truth in truths}
+    task = "classification" if dataset.labels is not None else "regression"
+    measure = "accuracy" if dataset.labels is not None else "r2"
+    return {model: GroundTruth(model_id=model, kind=FINE_TUNE, task=task, accuracy=accuracy,
+                               measures={measure: accuracy}, protocol={"recorded_in": _shown_path(path)}, seconds=0.0)
+            for model, accuracy in load_groundtruth_csv(path).items()}
 
 
 def evaluate(scores: dict[str, dict], truths: dict[str, GroundTruth]) -> list[dict]:
-    """:func:`~transfer_core.evaluation.evaluate_metrics` over the models that have both scores and ground truth."""
+    """:func:`~transfer_core.evidence.evaluation.evaluate_metrics` over the models that have both scores and ground
+    truth."""
     models = [model for model in scores if model in truths]
     metric_names = list(dict.fromkeys(name for model in models for name in scores[model]))
     table = {name: [scores[model].get(name) for model in models] for name in metric_names}
@@ -128,7 +170,7 @@ def evaluate(scores: dict[str, dict], truths: dict[str, GroundTruth]) -> list[di
 def add_stability(rows: list[dict], features: dict, probs: dict, dataset, truths: dict[str, GroundTruth],
                   metrics, args: argparse.Namespace) -> None:
     """Add each metric's median τ and 90 % interval over resampled setups to its evaluation row."""
-    from transfer_core.uncertainty import metric_stability
+    from transfer_core.evidence.uncertainty import metric_stability
 
     models = [model for model in features if model in truths]
     with_probs = {model: probs[model] for model in models if probs[model] is not None}
@@ -147,8 +189,8 @@ def write_outputs(study: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     slug = study["dataset"]["id"].replace(":", "-").replace("/", "-") + f"-{study['dataset']['size']}"
     for kind, by_model in study["truths"].items():
-        if not by_model:
-            continue
+        if not by_model or KIND_SLUGS[kind] in study.get("recorded", {}):
+            continue  # nothing computed, or recorded earlier: the recorded files stay as they are
         name = f"{slug}.{KIND_SLUGS[kind]}"
         with open(out / f"{name}.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -161,8 +203,10 @@ def write_outputs(study: dict, out: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["model", *metric_names])
         writer.writerows([model, *(row.get(name) for name in metric_names)] for model, row in study["scores"].items())
-    _write_json(out / f"{slug}.evaluation.json", {"dataset": study["dataset"], "evaluations": study["evaluations"],
-                                                  "errors": study["errors"]})
+    evaluation = {"dataset": study["dataset"], "evaluations": study["evaluations"], "errors": study["errors"]}
+    if study.get("recorded"):
+        evaluation["recorded_groundtruth"] = study["recorded"]
+    _write_json(out / f"{slug}.evaluation.json", evaluation)
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -183,7 +227,8 @@ def markdown_table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     datasets = args.datasets.split(",")
-    finetune_on = set((args.finetune_datasets or datasets[0]).split(",")) if args.finetune else set()
+    finetune_on = (set((args.finetune_datasets or datasets[0]).split(","))
+                   if args.finetune or args.finetune_from else set())
     store = FeatureStore()
     started = time.perf_counter()
     for dataset_id in datasets:
@@ -207,6 +252,11 @@ def _progress_printer():
             _log(f"    fine-tuning {done}/{total} steps, ETA {'?' if eta is None else f'{eta:.0f} s'} — {message}")
 
     return report
+
+
+def _shown_path(path: Path) -> str:
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
 def _floats(text: str) -> tuple[float, ...]:
