@@ -1,4 +1,5 @@
-"""rank(dataset, models, metrics) → a ranking table: extract once per model (cached), score, rank.
+"""rank_dataset(dataset, models, metrics) → a ranking table: extract once per model (cached), score, rank (the whole
+run with rank intervals and the verdict is :func:`transfer_core.ranking.run.rank_run`).
 
 A model that fails to load or extract is reported in its row (``error``) and the rest of the run continues.
 """
@@ -57,22 +58,11 @@ def dataset_summary(dataset) -> dict:
     return summary
 
 
-def rank(dataset_id: str, model_ids: list[str], *, metrics: str | list[str] = "all", limit: int | None = None,
-         seed: int = 0, device: str = "auto", options: dict | None = None, store=None,
-         progress: Progress | None = None) -> Ranking:
-    """Rank ``model_ids`` on ``dataset_id`` by each metric and by consensus."""
-    from transfer_core.data import load_dataset
-
-    dataset = load_dataset(dataset_id, limit=limit, seed=seed)
-    return rank_dataset(dataset, model_ids, metrics=metrics, device=device, options=options, store=store,
-                        progress=progress)
-
-
 def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "all", device: str = "auto",
                  options: dict | None = None, store=None, progress: Progress | None = None,
                  features_out: dict | None = None) -> Ranking:
-    """Like :func:`rank` for an already loaded :class:`~transfer_core.data.base.ImageDataset`; ``features_out``
-    (a dict) receives each ranked model's ``(features, source probabilities or None)``."""
+    """Rank ``model_ids`` on a loaded :class:`~transfer_core.data.base.ImageDataset` by each metric and by consensus;
+    ``features_out`` (a dict) receives each ranked model's ``(features, source probabilities or None)``."""
     from transfer_core.cache.store import FeatureStore
     from transfer_core.features import extract_by_id
     from transfer_core.metrics.prepared import prepare
