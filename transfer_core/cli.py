@@ -176,15 +176,15 @@ def command_rank(args: argparse.Namespace) -> int:
         raise UsageError("no model could be scored (see the warnings above)")
     for line in [run.verdict.text, *run.notes]:
         print(line, file=sys.stderr)
-    paths = list(_written(write_ranking, run, args.out))
+    paths = list(_written(args.out, lambda: write_ranking(run, args.out)))
     if args.report:
-        paths.append(_written(_write_report, (run, dataset, store, args.device), args.report))
+        paths.append(_written(args.report, lambda: _write_report(run, dataset, store, args.device, args.report)))
     print(f"ranked {len(ranking.models)} models on {ranking.dataset['id']} ({ranking.dataset['size']} images); "
           f"wrote {', '.join(str(path) for path in paths)}")
     return 0
 
 
-def _write_report(inputs, path: str):
+def _write_report(run, dataset, store, device: str, path: str):
     """The Export page's one-file report of the run: the best model's Fisher projection from its stored features."""
     import warnings
     from pathlib import Path
@@ -194,7 +194,6 @@ def _write_report(inputs, path: str):
     from transfer_core.presentation.projections import FISHER_POINTS, fisher_projection
     from transfer_core.presentation.report import report_figures, run_report
 
-    run, dataset, store, device = inputs
     projection = None
     if dataset.labels is not None:
         extraction, _ = extract_by_id(run.ranking.models[0]["model"], dataset, store=store, device=device)
@@ -239,12 +238,12 @@ def _check_writable_folder(folder: str, option: str) -> None:
                          "choose another path") from None
 
 
-def _written(write, result, folder: str):
-    """``write(result, folder)``, with a failure to write (e.g. a full disk) as a one-line error."""
+def _written(destination: str, write):
+    """``write()``, with a failure to write to ``destination`` (e.g. a full disk) as a one-line error."""
     try:
-        return write(result, folder)
+        return write()
     except OSError as exc:
-        raise UsageError(f"could not write the results to {folder} ({exc.strerror or exc})") from None
+        raise UsageError(f"could not write the results to {destination} ({exc.strerror or exc})") from None
 
 
 def command_validate(args: argparse.Namespace) -> int:
@@ -267,7 +266,7 @@ def command_validate(args: argparse.Namespace) -> int:
               validation.failures.get(model_id, "it has no ground truth"))
     if validation.stability_note:
         _warn(validation.stability_note)
-    paths = _written(write_validation, validation, args.out)
+    paths = _written(args.out, lambda: write_validation(validation, args.out))
     print(f"ground truth: {validation.kind}, {len(validation.accuracies)} models")
     print(f"{'metric':<18} {'weighted tau':>12} {'tau-b':>7} {'pearson':>8} {'rel@1':>6} {'rel@3':>6}")
     for row in validation.evaluation:
