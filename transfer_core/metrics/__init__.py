@@ -1,23 +1,27 @@
-"""Transferability metrics in torch (one module per metric) and their registry.
+"""Transferability metrics in torch (one module per metric) and their registries.
 
->>> from transfer_core.metrics import get_metric, metric_names
->>> "logme" in metric_names()
-True
+Per-model metrics (a score for one model) are in ``REGISTRY``; pool-relative ones (NCTI, ETran: components per
+model, a score only within a pool, :mod:`transfer_core.metrics.pool`) in ``POOL_METRICS``.
+
+>>> from transfer_core.metrics import get_metric, metric_names, pool_metric_names
+>>> "logme" in metric_names(), pool_metric_names()
+(True, ['ncti', 'etran'])
 """
 
 from __future__ import annotations
 
 import importlib
 
-from transfer_core.metrics.registry import REGISTRY, MetricSpec
+from transfer_core.metrics.registry import POOL_METRICS, REGISTRY, MetricSpec, PoolMetricSpec
 
 # Plain names in the order the CLI and the app list them; each module registers its metric(s).
 METRIC_MODULES = ("logme", "leep", "nce", "nleep", "sfda", "gbc", "hscore", "hscore_shrinkage",
                   "transrate", "parc", "knn", "disco")
+POOL_METRIC_MODULES = ("ncti", "etran")
 
 
 def _load_all() -> None:
-    for module in METRIC_MODULES:
+    for module in METRIC_MODULES + POOL_METRIC_MODULES:
         importlib.import_module(f"transfer_core.metrics.{module}")
 
 
@@ -30,6 +34,26 @@ def metric_names() -> list[str]:
 def get_metric(name: str) -> MetricSpec:
     """The registry entry for ``name`` (loads the metric modules on first use)."""
     from transfer_core.metrics.registry import get_metric as lookup
+
+    _load_all()
+    return lookup(name)
+
+
+def pool_metric_names() -> list[str]:
+    """Every registered pool-relative metric's plain name (not among :func:`metric_names`)."""
+    _load_all()
+    return [name for name in POOL_METRIC_MODULES if name in POOL_METRICS]
+
+
+def is_pool_relative(name: str) -> bool:
+    """Whether ``name`` is a pool-relative metric (its score exists only within a pool of models)."""
+    _load_all()
+    return name in POOL_METRICS
+
+
+def get_pool_metric(name: str) -> PoolMetricSpec:
+    """The pool-relative entry for ``name`` (loads the metric modules on first use)."""
+    from transfer_core.metrics.registry import get_pool_metric as lookup
 
     _load_all()
     return lookup(name)

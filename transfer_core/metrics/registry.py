@@ -92,3 +92,59 @@ def _declared(spec: MetricSpec, key: str) -> Option:
         known = ", ".join(spec.options) or "none"
         raise MetricInputError(f"metric {spec.name!r} has no option {key!r} (its options: {known})")
     return spec.options[key]
+
+
+@dataclass(frozen=True)
+class PoolMetricSpec:
+    """A pool-relative metric (NCTI, ETran): each model gets **components**, only a pool gets scores.
+
+    ``components(prepared) -> {"<name>.<part>": float}`` computes one model's components; its pool score is
+    Σ_part ``weights[part]`` · minmax(part) across the models of the pool
+    (:func:`transfer_core.metrics.pool.combine`). Not in :data:`REGISTRY`: a lone model has no such score.
+    """
+
+    name: str
+    components: Callable[..., dict[str, float]]
+    weights: dict[str, float]  # part name -> weight of its min-max across the pool
+    tasks: frozenset[str]
+    meaning: str
+    citation: str
+    primary_input: str = "features"
+    higher_is_better: bool = True
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The component names, ``"<name>.<part>"``, in the order of the pool formula."""
+        return tuple(self.weights)
+
+    missing_inputs = MetricSpec.missing_inputs  # the same rule: it reads only primary_input and tasks
+
+
+POOL_METRICS: dict[str, PoolMetricSpec] = {}
+
+
+def register_pool(name: str, *, weights: dict[str, float], tasks=(CLASSIFICATION,), meaning: str, citation: str):
+    """Decorator adding a components function to :data:`POOL_METRICS` under ``name``; ``weights`` names every
+    component it returns."""
+
+    def decorate(function: Callable[..., dict[str, float]]) -> Callable[..., dict[str, float]]:
+        if name in POOL_METRICS or name in REGISTRY:
+            raise RuntimeError(f"metric {name!r} registered twice")
+        POOL_METRICS[name] = PoolMetricSpec(name, function, dict(weights), frozenset(tasks), meaning, citation)
+        return function
+
+    return decorate
+
+
+def is_pool_relative(name: str) -> bool:
+    """Whether ``name`` is a registered pool-relative metric (modules already imported)."""
+    return name in POOL_METRICS
+
+
+def get_pool_metric(name: str) -> PoolMetricSpec:
+    """The pool-relative entry for ``name``; a clear error listing the known names otherwise."""
+    try:
+        return POOL_METRICS[name]
+    except KeyError:
+        known = ", ".join(POOL_METRICS) or "none"
+        raise MetricInputError(f"unknown pool-relative metric {name!r}; known: {known}") from None
