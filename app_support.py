@@ -18,8 +18,8 @@ from transfer_core.models.ids import short_name  # noqa: F401  (the pages' displ
 if TYPE_CHECKING:  # heavy imports stay lazy at run time
     from transfer_core.evidence.uncertainty import RankIntervals
     from transfer_core.evidence.verdict import Verdict
-    from transfer_core.ranking.pipeline import Ranking
     from transfer_core.ranking.run import RankRun
+    from transfer_core.ranking.table import Ranking
 
 # Session-state keys that are not widgets (widget keys live next to their widgets in the pages).
 DATASET_SPEC = "dataset_spec"  # DatasetSpec of the dataset in use

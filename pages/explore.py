@@ -102,11 +102,11 @@ def agreement_tab() -> None:
     from transfer_core.presentation.projections import metric_agreement
     from transfer_core.presentation.views import agreement_figure
 
-    rows = run.ranking.models
-    if len(rows) < 3 or len(run.ranking.metrics) < 2:
+    if len(run.ranking.models) < 3 or len(run.ranking.metrics) < 2:
         st.info("Metric agreement needs at least three ranked models and two metrics.")
         return
-    names, matrix = metric_agreement({metric: [row.get(metric) for row in rows] for metric in run.ranking.metrics})
+    names, matrix = metric_agreement({metric: list(run.ranking.scores(metric).values())
+                                      for metric in run.ranking.metrics})
     show(agreement_figure(names, matrix), "explore_agreement_chart")
     st.caption("Kendall τ between the model orders of each pair of metrics: 1 = same order, 0 = unrelated, "
                "−1 = opposite. When the metrics broadly agree, the consensus ranking is trustworthy; a metric at "
@@ -116,7 +116,7 @@ def agreement_tab() -> None:
 st.title("Explore")
 run = shared.require_run()
 dataset = shared.run_dataset(run)
-models = [row["model"] for row in run.ranking.models]
+models = run.ranking.model_ids
 if not models:
     st.error("The last ranking has no ranked model to explore; rank again with other models.")
     st.stop()

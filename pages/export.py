@@ -22,7 +22,7 @@ stem = f"transfer-scout-{ranking.dataset.get('name', 'ranking').lower().replace(
 def run_figures() -> dict:
     """The report's figures of this run (the best model's projection only with class labels, from the cache)."""
     labelled = ranking.models and shared.run_dataset(run).labels is not None
-    return report_figures(ranking, shared.run_fisher(run, ranking.models[0]["model"], 2)[0] if labelled else None)
+    return report_figures(ranking, shared.run_fisher(run, ranking.models[0].model, 2)[0] if labelled else None)
 
 
 st.write(f"The last ranking: {shared.count(len(ranking.models), 'model')} on {ranking.dataset.get('name')} "

@@ -7,6 +7,7 @@ import streamlit as st
 import app_support as shared
 from transfer_core.config import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
 from transfer_core.metrics import get_metric, metric_names
+from transfer_core.ranking.ranks import CONSENSUS
 from transfer_core.ranking.run import ENSEMBLE_PCA_DIM, IntervalSettings, rank_run, suggest_ensemble
 
 INTERVAL_LABELS = {
@@ -96,14 +97,6 @@ def run_ranking(dataset, spec, model_ids: list[str], metrics: list[str], mode: s
     return shared.RunResult(result, spec, dataset.fingerprint)
 
 
-def consensus_whiskers(run: shared.RunResult) -> dict | None:
-    """Rank intervals drawn on the consensus bars, only when they were computed on the same metrics."""
-    intervals = run.intervals
-    if intervals is None or set(intervals.metrics) != set(run.ranking.metrics):
-        return None
-    return {model: intervals.interval(model) for model in intervals.models if intervals.interval(model) is not None}
-
-
 @st.fragment
 def show_results(run: shared.RunResult) -> None:
     from transfer_core.data.checks import dataset_warnings
@@ -123,13 +116,13 @@ def show_results(run: shared.RunResult) -> None:
     for note in run.notes:
         st.caption(note)
 
-    choices = ["consensus_rank", *ranking.metrics]
+    choices = [CONSENSUS, *ranking.metrics]
     shown = st.selectbox("Bar chart of", choices, key="rank_chart_metric",
-                         format_func=lambda name: "consensus rank (all metrics)" if name == "consensus_rank"
+                         format_func=lambda name: "consensus rank (all metrics)" if name == CONSENSUS
                          else f"{name} score")
-    whiskers = consensus_whiskers(run) if shown == "consensus_rank" else None
-    st.plotly_chart(ranking_figure(ranking.models, shown, intervals=whiskers), key="rank_chart", width="stretch")
-    if shown == "consensus_rank":
+    whiskers = run.result.consensus_intervals() if shown == CONSENSUS else None
+    st.plotly_chart(ranking_figure(ranking, shown, intervals=whiskers), key="rank_chart", width="stretch")
+    if shown == CONSENSUS:
         st.caption("Grey bars are random-init baselines." + (" Whiskers: the rank intervals behind the verdict."
                                                              if whiskers else ""))
     else:
@@ -137,12 +130,12 @@ def show_results(run: shared.RunResult) -> None:
 
     st.dataframe(ranking_table(ranking, run.intervals), hide_index=True, key="rank_table",
                  column_config={name: st.column_config.NumberColumn(format="%.4f") for name in ranking.metrics})
-    hits = sum(bool(row["cache_hit"]) for row in ranking.models)
+    hits = sum(bool(row.cache_hit) for row in ranking.models)
     st.caption(f"This run took {duration(run.seconds)}; {hits} of {len(ranking.models)} models' features came from "
                "the feature store. Ranking the same dataset and models again reads every model's features from the "
                "store and takes seconds.")
     dataset = shared.run_dataset(run)
-    sizes = {row["model"]: row["feature_dim"] for row in ranking.models}
+    sizes = {row.model: row.feature_dim for row in ranking.models}
     for warning in dataset_warnings(dataset.labels, sizes):
         st.warning(warning)
     warned = {model: messages for model, messages in ranking.warnings.items() if messages}

@@ -82,7 +82,7 @@ def uploaded_csv():
     except ValueError as error:  # the message names the saved copy: name the user's file instead
         st.error(f"{upload.name} cannot be used: {str(error).replace(str(path), upload.name)}")
         return None
-    ranked = [row["model"] for row in run.ranking.models]
+    ranked = run.ranking.model_ids
     found = [model for model in ranked if model in accuracies]
     st.caption(f"{upload.name}: accuracies for {len(found)} of the {shared.count(len(ranked), 'ranked model')}"
                + (f"; not in the file: {', '.join(sorted(set(ranked) - set(found)))}" if len(found) < len(ranked)
@@ -120,7 +120,7 @@ def run_validation(choice, repeats: int) -> None:
                          if index < total else "Ground truth ready")
             status.update(label=f"Ground truth: {message}")
 
-        validation = validate(run.ranking.to_dict(), groundtruth, protocol=protocol, stability=repeats,
+        validation = validate(run.ranking, groundtruth, protocol=protocol, stability=repeats,
                               labels=shared.run_dataset(run).labels,
                               features=lambda model: shared.run_features(run, model), progress=report,
                               stability_progress=stability_report(status, repeats))
@@ -200,11 +200,11 @@ def show_result(result: ValidationResult) -> None:
 
     st.subheader("Score against ground truth")
     metric = st.selectbox("Metric", [row["metric"] for row in validation.evaluation], key="validate_scatter_metric")
-    models = [row for row in result.run.ranking.models if row["model"] in validation.accuracies]
+    scores = {model: score for model, score in result.run.ranking.scores(metric).items()
+              if model in validation.accuracies}
     try:
-        st.plotly_chart(metric_scatter_figure([row.get(metric) for row in models],
-                                              [validation.accuracies[row["model"]] for row in models],
-                                              [row["model"] for row in models], metric,
+        st.plotly_chart(metric_scatter_figure(list(scores.values()),
+                                              [validation.accuracies[model] for model in scores], list(scores), metric,
                                               title=f"{metric} score vs {validation.kind} accuracy"),
                         key="validate_scatter", width="stretch")
         st.caption("A good metric puts the models on a rising line: higher score, higher accuracy.")

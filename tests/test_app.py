@@ -86,9 +86,9 @@ def test_the_app_opens_on_rank_with_the_demo_and_default_models_chosen(tiny_defa
 def test_one_click_ranks_the_defaults_with_chart_table_and_verdict(ranked):
     assert not ranked.exception
     run = ranked.session_state[shared.RUN]
-    assert sorted(row["model"] for row in run.ranking.models) == sorted(MODELS)
+    assert sorted(run.ranking.model_ids) == sorted(MODELS)
     assert run.ranking.dataset["size"] == 24 and not run.ranking.errors
-    consensus = [row["consensus_rank"] for row in run.ranking.models]
+    consensus = [row.consensus_rank for row in run.ranking.models]
     assert consensus == sorted(consensus)
     assert run.intervals.metrics == run.ranking.metrics  # ties judged on the ranking's own metrics, said on the page
     assert any("They use every metric of the ranking." in caption.value for caption in ranked.caption)
@@ -98,7 +98,7 @@ def test_one_click_ranks_the_defaults_with_chart_table_and_verdict(ranked):
     shown = {name for trace in chart["data"] for name in trace["y"]}
     assert shown == set(MODELS)
     table = next(frame.value for frame in ranked.dataframe if "model" in frame.value.columns)
-    assert list(table["model"]) == [row["model"] for row in run.ranking.models]
+    assert list(table["model"]) == run.ranking.model_ids
 
 
 def test_a_regression_dataset_gets_rank_intervals_and_a_verdict(tiny_defaults, tmp_path):
@@ -176,8 +176,7 @@ def test_a_model_that_fails_is_reported_and_the_others_are_ranked(tiny_defaults)
         app = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
         app.button(key="rank_button").click().run()
     assert not app.exception
-    assert sorted(row["model"] for row in app.session_state[shared.RUN].ranking.models) == ["zoo:cnn-mnist",
-                                                                                          "zoo:cnn-mnist-random"]
+    assert sorted(app.session_state[shared.RUN].ranking.model_ids) == ["zoo:cnn-mnist", "zoo:cnn-mnist-random"]
     assert any("zoo:no-such-model" in error.value and "could not be ranked" in error.value for error in app.error)
     assert "is the best bet" in app.success[0].value
 

@@ -55,11 +55,11 @@ def test_linear_probe_gives_a_tau_row_per_ranked_metric_and_its_figures(ranked_a
     table = ranked_app.dataframe[0].value
     assert list(table["metric"]) == run.ranking.metrics
     for metric, tau in zip(table["metric"], table["weighted_tau"]):
-        scores = [row[metric] for row in run.ranking.models]
+        scores = list(run.ranking.scores(metric).values())
         if tau is None or np.isnan(tau):  # undefined only when the metric cannot tell the models apart
             assert sum(score is not None for score in scores) < 3 or len(set(scores)) == 1, metric
             continue
-        truth = [validation.accuracies[row["model"]] for row in run.ranking.models]
+        truth = [validation.accuracies[model] for model in run.ranking.model_ids]
         assert tau == pytest.approx(weightedtau(scores, truth)[0])
     assert {"median_tau", "tau_low", "tau_high", "win_share"} <= set(table.columns)
 
@@ -93,9 +93,10 @@ def validate_with_csv(app, name: str, csv: str, stability: int):
 def test_a_user_csv_ordered_like_one_metric_gives_it_a_perfect_tau(ranked_app):
     run = ranked_app.session_state[shared.RUN]
     metric = next(name for name in run.ranking.metrics  # one whose scores have no ties
-                  if len({row[name] for row in run.ranking.models if row[name] is not None}) == len(MODELS))
-    order = sorted(run.ranking.models, key=lambda row: row[metric])  # worst knn score first
-    csv = "model,accuracy\n" + "".join(f"{row['model']},{0.5 + 0.1 * rank}\n" for rank, row in enumerate(order))
+                  if len({score for score in run.ranking.scores(name).values() if score is not None}) == len(MODELS))
+    scores = run.ranking.scores(metric)
+    order = sorted(scores, key=scores.get)  # worst score first
+    csv = "model,accuracy\n" + "".join(f"{model},{0.5 + 0.1 * rank}\n" for rank, model in enumerate(order))
     validation = validate_with_csv(ranked_app, "mine.csv", csv, stability=0)
     assert validation.kind == "user CSV" and "from your file mine.csv" in texts(ranked_app)
     table = ranked_app.dataframe[0].value.set_index("metric")

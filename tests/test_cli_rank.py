@@ -212,7 +212,7 @@ def test_an_unwritable_report_is_refused_before_any_model_is_loaded(tmp_path, ca
 
 def test_a_ranking_round_trips_through_its_dict_with_the_subsample_that_reloads_it(ranked):
     from transfer_core.data import load_dataset
-    from transfer_core.ranking.pipeline import Ranking
+    from transfer_core.ranking.table import Ranking
 
     _, out = ranked
     payload = json.loads((out / "ranking.json").read_text())

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from transfer_core.errors import InvalidInputError, UndefinedResultError
 from transfer_core.evidence import evaluation
 from transfer_core.evidence.evaluation import evaluate_metrics, kendall_tau_b, pearson, relative_top_k, weighted_tau
-from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 
 
 def test_docstring_examples_hold():
@@ -103,19 +103,19 @@ def test_rank_correlations_ignore_monotone_rescaling_of_scores():
 
 
 def test_undefined_and_malformed_inputs():
-    with pytest.raises(DegenerateInputError, match="all scores are equal"):
+    with pytest.raises(UndefinedResultError, match="all scores are equal"):
         weighted_tau([0.5, 0.5, 0.5], [0.1, 0.2, 0.3])
-    with pytest.raises(DegenerateInputError, match="all accuracies are equal"):
+    with pytest.raises(UndefinedResultError, match="all accuracies are equal"):
         pearson([1, 2, 3], [0.4, 0.4, 0.4])
-    with pytest.raises(DegenerateInputError, match="at least 2 models"):
+    with pytest.raises(UndefinedResultError, match="at least 2 models"):
         kendall_tau_b([1.0], [0.5])
-    with pytest.raises(DegenerateInputError, match="positive accuracies"):
+    with pytest.raises(UndefinedResultError, match="positive accuracies"):
         relative_top_k([1, 2, 3], [-0.3, -0.2, -0.1], 1)
-    with pytest.raises(MetricInputError, match="NaN or inf"):
+    with pytest.raises(InvalidInputError, match="NaN or inf"):
         weighted_tau([1.0, float("nan"), 2.0], [0.1, 0.2, 0.3])
-    with pytest.raises(MetricInputError, match="3 scores but 2 accuracies"):
+    with pytest.raises(InvalidInputError, match="3 scores but 2 accuracies"):
         pearson([1, 2, 3], [0.1, 0.2])
-    with pytest.raises(MetricInputError, match="positive integer"):
+    with pytest.raises(InvalidInputError, match="positive integer"):
         relative_top_k([1, 2, 3], [0.1, 0.2, 0.3], 0)
 
 
@@ -158,7 +158,7 @@ def test_evaluate_metrics_custom_k_and_bad_input():
     negative = evaluate_metrics({"m": [3.0, 2.0, 1.0]}, [-0.5, -0.9, -0.7])[0]
     assert negative["weighted_tau"] is not None and negative["rel@1"] is None
     assert "positive accuracies" in negative["reason"]
-    with pytest.raises(MetricInputError, match="2 scores but 3 accuracies"):
+    with pytest.raises(InvalidInputError, match="2 scores but 3 accuracies"):
         evaluate_metrics({"m": [1.0, 2.0]}, [0.1, 0.2, 0.3])
-    with pytest.raises(MetricInputError, match="finite"):
+    with pytest.raises(InvalidInputError, match="finite"):
         evaluate_metrics({"m": [1.0, 2.0, 3.0]}, [0.1, float("inf"), 0.3])

@@ -8,8 +8,9 @@ from scipy.stats import kendalltau
 from sklearn.covariance import shrunk_covariance
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
+from transfer_core.errors import InvalidInputError, UndefinedResultError
 from transfer_core.metrics.disco import disco_components
-from transfer_core.metrics.errors import DegenerateInputError, MetricInputError, TransferabilityWarning
+from transfer_core.metrics.errors import TransferabilityWarning
 from transfer_core.presentation.projections import (
     fisher_projection,
     metric_agreement,
@@ -140,21 +141,21 @@ def test_small_samples_warn_and_inputs_are_not_mutated():
 
 def test_fisher_projection_bad_inputs_raise_clear_errors():
     features, labels = blobs(counts=(10, 10))
-    with pytest.raises(MetricInputError, match="2 or 3 dimensions"):
+    with pytest.raises(InvalidInputError, match="2 or 3 dimensions"):
         fisher_projection(features, labels, 4, device="cpu")
-    with pytest.raises(DegenerateInputError, match="at least 2 classes"):
+    with pytest.raises(UndefinedResultError, match="at least 2 classes"):
         fisher_projection(features, np.zeros(20), device="cpu")
-    with pytest.raises(MetricInputError, match="max_points"):
+    with pytest.raises(InvalidInputError, match="max_points"):
         fisher_projection(features, labels, max_points=1, device="cpu")
-    with pytest.raises(MetricInputError, match="at least 3 feature dimensions"):
+    with pytest.raises(InvalidInputError, match="at least 3 feature dimensions"):
         fisher_projection(features, labels, 3, pca_dim=2, device="cpu")
-    with pytest.raises(DegenerateInputError, match="within-class spread"):
+    with pytest.raises(UndefinedResultError, match="within-class spread"):
         fisher_projection(np.repeat(np.eye(2), 5, axis=0), np.repeat([0, 1], 5), device="cpu")
-    with pytest.warns(TransferabilityWarning), pytest.raises(DegenerateInputError, match="singular"):
+    with pytest.warns(TransferabilityWarning), pytest.raises(UndefinedResultError, match="singular"):
         fisher_projection(blobs(counts=(10, 10), d=30)[0], labels, pca_dim=None, shrinkage=0.0, device="cpu")
-    with pytest.raises(MetricInputError, match="shrinkage"):
+    with pytest.raises(InvalidInputError, match="shrinkage"):
         fisher_projection(features, labels, shrinkage=2.0, device="cpu")
-    with pytest.raises(MetricInputError, match="non-finite"):
+    with pytest.raises(InvalidInputError, match="non-finite"):
         fisher_projection(np.full((20, 3), np.nan), labels, device="cpu")
 
 
@@ -197,9 +198,9 @@ def test_metric_agreement_matches_scipy_on_a_hand_table():
 
 
 def test_metric_agreement_bad_tables():
-    with pytest.raises(MetricInputError, match="one score per model"):
+    with pytest.raises(InvalidInputError, match="one score per model"):
         metric_agreement({"a": [1, 2, 3], "b": [1, 2]})
-    with pytest.raises(MetricInputError, match="at least one metric"):
+    with pytest.raises(InvalidInputError, match="at least one metric"):
         metric_agreement({})
 
 
@@ -214,5 +215,5 @@ def test_umap_embedding_is_seeded_and_keeps_classes_apart():
     assert nearest_centroid_accuracy(embedding.coordinates, labels) >= 0.95
     subsample = umap_embedding(features, labels, max_points=40, device="cpu")
     assert np.unique(subsample.labels, return_counts=True)[1].tolist() == [10, 10, 10, 10]
-    with pytest.raises(MetricInputError, match="2 or 3 dimensions"):
+    with pytest.raises(InvalidInputError, match="2 or 3 dimensions"):
         umap_embedding(features, dims=1)

@@ -16,8 +16,7 @@ from transfer_core.presentation.report import (
     static_export_problem,
 )
 from transfer_core.presentation.views import agreement_figure, ranking_figure
-from transfer_core.ranking.pipeline import Ranking
-from transfer_core.ranking.ranks import add_ranks
+from transfer_core.ranking.table import Ranking, rank_table
 
 METRICS = ["knn", "logme"]
 ODD_MODEL = "file:/tmp/a&b<c>.pth?arch=resnet18"  # characters that must be escaped in HTML
@@ -41,19 +40,18 @@ def run():
     from transfer_core.metrics.suite import score_suite
 
     labels, features = LABELS, _toy_features()
-    rows = []
-    for model, values in features.items():
-        outcomes = score_suite(prepare(values, labels, device="cpu"), METRICS)
-        rows.append({"model": model, **{name: outcome.value for name, outcome in outcomes.items()},
-                     "feature_dim": 6, "extract_seconds": 0.5, "cache_hit": model == "zoo:strong",
-                     "card": {"pretrained_on": "ImageNet-1k" if model == "zoo:strong" else "nothing"}})
-    add_ranks(rows, METRICS)
-    rows.sort(key=lambda row: row["consensus_rank"])
+    scores = {model: {name: outcome.value for name, outcome in
+                      score_suite(prepare(values, labels, device="cpu"), METRICS).items()}
+              for model, values in features.items()}
+    facts = {model: {"feature_dim": 6, "extract_seconds": 0.5, "cache_hit": model == "zoo:strong",
+                     "card": {"pretrained_on": "ImageNet-1k" if model == "zoo:strong" else "nothing"}}
+             for model in features}
     ranking = Ranking({"id": "demo", "name": "Toy blobs", "size": 60, "task": "classification",
-                       "classes": ["a", "b", "c"]}, METRICS, rows, errors={"zoo:broken": "ModelLoadError: no weights"},
+                       "classes": ["a", "b", "c"]}, METRICS, rank_table(scores, METRICS, facts),
+                      errors={"zoo:broken": "ModelLoadError: no weights"},
                       warnings={"zoo:weak-random": ["logme: did not converge"]})
     intervals = subsample_rank_intervals(features, labels, metrics=METRICS, repeats=10, device="cpu")
-    return ranking, intervals, verdict(rows, intervals)
+    return ranking, intervals, verdict(ranking, intervals)
 
 
 class _Tables(HTMLParser):
@@ -86,14 +84,14 @@ class _Tables(HTMLParser):
 def test_ranking_table_lists_models_best_first_with_scores_ranks_and_intervals(run):
     ranking, intervals, _ = run
     table = ranking_table(ranking, intervals)
-    assert [row["model"] for row in table] == [row["model"] for row in ranking.models]
+    assert [row["model"] for row in table] == ranking.model_ids
     assert [row["#"] for row in table] == [1, 2, 3]
     assert table[0]["model"] == "zoo:strong" and table[0]["knn rank"] == 1
     for shown, row in zip(table, ranking.models):
-        assert shown["logme"] == row["logme"] and shown["consensus rank"] == row["consensus_rank"]
+        assert shown["logme"] == row.score("logme") and shown["consensus rank"] == row.consensus_rank
         text = shown["rank interval (90%)"].split("–")
         low, high = (float(text[0]), float(text[-1]))
-        assert (low, high) == pytest.approx(intervals.interval(row["model"]), rel=5e-3)  # 3 significant digits
+        assert (low, high) == pytest.approx(intervals.interval(row.model), rel=5e-3)  # 3 significant digits
     assert "rank interval (90%)" not in ranking_table(ranking)[0]
     knn_only = subsample_rank_intervals(_toy_features(), LABELS, metrics=["knn"], repeats=5, device="cpu")
     assert "rank interval (90%; knn)" in ranking_table(ranking, knn_only)[0]  # says the intervals use a subset
@@ -101,7 +99,7 @@ def test_ranking_table_lists_models_best_first_with_scores_ranks_and_intervals(r
 
 def test_report_is_one_html_file_with_plotly_js_inlined_once(run):
     ranking, intervals, explained = run
-    figures = [("Ranking", ranking_figure(ranking.models)),
+    figures = [("Ranking", ranking_figure(ranking)),
                ("Agreement", agreement_figure(METRICS, np.array([[1.0, 0.5], [0.5, 1.0]])))]
     report = report_html(ranking, explained, figures, intervals=intervals, notes=["Intervals from 10 subsets."])
     one_figure = figure_html(figures[0][1])

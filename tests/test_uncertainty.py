@@ -4,6 +4,7 @@ resampled setups."""
 import numpy as np
 import pytest
 
+from transfer_core.errors import InvalidInputError
 from transfer_core.evidence.evaluation import weighted_tau
 from transfer_core.evidence.uncertainty import (
     RankIntervals,
@@ -115,12 +116,12 @@ def test_random_subsets_are_sized_without_duplicates_and_seeded():
 @pytest.mark.parametrize("kwargs, message", [({"fraction": 0.0}, "fraction"), ({"fraction": 1.5}, "fraction"),
                                              ({"repeats": 0}, "repeats")])
 def test_subset_arguments_are_checked(draw, kwargs, message):
-    with pytest.raises(MetricInputError, match=message):
+    with pytest.raises(InvalidInputError, match=message):
         draw(**kwargs)
 
 
 def test_random_subsets_need_two_samples():
-    with pytest.raises(MetricInputError, match="at least 2 samples, got 1"):
+    with pytest.raises(InvalidInputError, match="at least 2 samples, got 1"):
         random_subsets(1)
 
 
@@ -184,11 +185,11 @@ def test_missing_draws_give_no_interval_and_unknown_names_fail():
     intervals = _hand_intervals({"consensus": np.array([[1.0, np.nan], [2.0, np.nan]])}, ["x", "y"])
     assert intervals.interval("y") is None and intervals.median("y") is None
     assert intervals.overlaps("x", "y") is None
-    with pytest.raises(MetricInputError, match="unknown model"):
+    with pytest.raises(InvalidInputError, match="unknown model"):
         intervals.interval("z")
-    with pytest.raises(MetricInputError, match="no ranks for"):
+    with pytest.raises(InvalidInputError, match="no ranks for"):
         intervals.interval("x", "logme")
-    with pytest.raises(MetricInputError, match="level"):
+    with pytest.raises(InvalidInputError, match="level"):
         intervals.interval("x", level=1.0)
 
 
@@ -237,9 +238,9 @@ def test_warnings_are_collected_once_per_model():
 
 def test_bad_inputs_fail_clearly():
     features, labels = synthetic_pool({"a": 1.0, "b": 2.0})
-    with pytest.raises(MetricInputError, match="differ in length"):
+    with pytest.raises(InvalidInputError, match="differ in length"):
         subsample_rank_intervals(features, labels[:-1], metrics=["knn"], repeats=1)
-    with pytest.raises(MetricInputError, match="no models"):
+    with pytest.raises(InvalidInputError, match="no models"):
         subsample_rank_intervals({}, labels, metrics=["knn"], repeats=1)
     with pytest.raises(MetricInputError, match="unknown metric"):
         subsample_rank_intervals(features, labels, metrics=["no_such_metric"], repeats=1)
@@ -282,9 +283,9 @@ def test_regression_bad_inputs_fail_clearly():
     features, targets = regression_pool()
     labels = np.arange(len(targets)) % CLASSES
     for supervision in ({"labels": labels, "targets": targets}, {}):
-        with pytest.raises(MetricInputError, match="either labels .* or targets .*, exactly one"):
+        with pytest.raises(InvalidInputError, match="either labels .* or targets .*, exactly one"):
             subsample_rank_intervals(features, **supervision, metrics=["logme"], repeats=1)
-    with pytest.raises(MetricInputError, match="informative: the features / source probabilities and the targets "
+    with pytest.raises(InvalidInputError, match="informative: the features / source probabilities and the targets "
                                                "differ in length"):
         subsample_rank_intervals(features, targets=targets[:-1], metrics=["logme"], repeats=1)
 
@@ -352,15 +353,15 @@ def test_stability_end_to_end_matches_tau_on_each_setup():
 
 def test_stability_arguments_are_checked():
     accuracies = {"m0": 0.1, "m1": 0.2, "m2": 0.3}
-    with pytest.raises(MetricInputError, match="min_pool"):
+    with pytest.raises(InvalidInputError, match="min_pool"):
         stability_from_scores(_hand_draws(accuracies), accuracies, min_pool=2)
-    with pytest.raises(MetricInputError, match="at least 3 scored models, got 2"):
+    with pytest.raises(InvalidInputError, match="at least 3 scored models, got 2"):
         stability_from_scores(_hand_draws(accuracies), {"m0": 0.1, "m1": 0.2})
-    with pytest.raises(MetricInputError, match="pools_per_subset"):
+    with pytest.raises(InvalidInputError, match="pools_per_subset"):
         stability_from_scores(_hand_draws(accuracies), accuracies, pools_per_subset=0)
-    with pytest.raises(MetricInputError, match="pool_fraction"):
+    with pytest.raises(InvalidInputError, match="pool_fraction"):
         stability_from_scores(_hand_draws(accuracies), accuracies, pool_fraction=(0.9, 0.5))
-    with pytest.raises(MetricInputError, match="NaN or inf"):
+    with pytest.raises(InvalidInputError, match="NaN or inf"):
         stability_from_scores(_hand_draws(accuracies), {**accuracies, "m1": float("nan")})
-    with pytest.raises(MetricInputError, match="level"):
+    with pytest.raises(InvalidInputError, match="level"):
         rank_intervals(_hand_draws(accuracies), level=0.0)

@@ -6,21 +6,20 @@ import numpy as np
 import pytest
 from test_uncertainty import FAST_METRICS, regression_pool, synthetic_pool, with_swapped_twin
 
+from transfer_core.errors import UndefinedResultError
 from transfer_core.evidence.uncertainty import subsample_rank_intervals
 from transfer_core.evidence.verdict import verdict
-from transfer_core.metrics.errors import MetricInputError
 from transfer_core.metrics.prepared import prepare
 from transfer_core.metrics.suite import score_suite
-from transfer_core.ranking.ranks import add_ranks
+from transfer_core.ranking.table import Ranking, rank_table
 
 
-def ranking_rows(features: dict, labels=None, *, targets=None, metrics=FAST_METRICS) -> list[dict]:
-    """Rows as the ranking pipeline builds them: scores, per-metric ranks, consensus rank, best first."""
-    rows = [{"model": model, **{name: outcome.value for name, outcome in
-                                score_suite(prepare(values, labels, targets=targets, device="cpu"), metrics).items()}}
-            for model, values in features.items()]
-    add_ranks(rows, metrics)
-    return sorted(rows, key=lambda row: row["consensus_rank"])
+def ranking_of(features: dict, labels=None, *, targets=None, metrics=FAST_METRICS) -> Ranking:
+    """A ranking as the pipeline builds it: scores, per-metric ranks, consensus rank, best first."""
+    scores = {model: {name: outcome.value for name, outcome in
+                      score_suite(prepare(values, labels, targets=targets, device="cpu"), metrics).items()}
+              for model, values in features.items()}
+    return Ranking({}, list(metrics), rank_table(scores, list(metrics)))
 
 
 @functools.cache
@@ -31,7 +30,7 @@ def scenario(separations: tuple[tuple[str, float], ...], twin_of: str | None = N
         features = with_swapped_twin(features, labels, twin_of, twin_of + "_twin")
     intervals = (subsample_rank_intervals(features, labels, metrics=FAST_METRICS, repeats=10, seed=0, device="cpu")
                  if with_intervals else None)
-    return ranking_rows(features, labels), intervals
+    return ranking_of(features, labels), intervals
 
 
 def test_clear_winner():
@@ -61,7 +60,7 @@ def test_statistical_tie_on_regression_targets():
     features = with_swapped_twin(features, targets, "informative", "informative_twin")
     intervals = subsample_rank_intervals(features, targets=targets, metrics=["logme"], repeats=10, seed=0,
                                          device="cpu")
-    result = verdict(ranking_rows(features, targets=targets, metrics=["logme"]), intervals)
+    result = verdict(ranking_of(features, targets=targets, metrics=["logme"]), intervals)
     twins = {"informative", "informative_twin"}
     assert result.best in twins and result.tied_with == list(twins - {result.best})
     assert (f"{result.tied_with[0]} is statistically tied with it (their 90 % rank intervals overlap when the target "
@@ -88,7 +87,7 @@ def test_random_baseline_ranked_first():
 
 def test_random_baseline_in_the_middle_and_last():
     rows, _ = scenario((("zoo:a", 3.0), ("zoo:net-random", 1.0), ("zoo:b", 0.2)), with_intervals=False)
-    assert [row["model"] for row in rows] == ["zoo:a", "zoo:net-random", "zoo:b"]
+    assert rows.model_ids == ["zoo:a", "zoo:net-random", "zoo:b"]
     assert verdict(rows).sentences[-1] == ("net-random has random weights (no pre-training) yet ranks above 1 of 2 "
                                            "pretrained models (b), which suggests pre-training does not help much "
                                            "on this data.")
@@ -106,8 +105,8 @@ def test_strong_disagreement_between_metrics():
     features = {"xor_clean": xor_centres + 0.3 * rng.normal(size=(60, 2)),
                 "xor_noisy": xor_centres + rng.normal(size=(60, 2)),
                 "blob": np.stack([np.where(labels == 0, 0.8, -0.8), np.zeros(60)], axis=1) + rng.normal(size=(60, 2))}
-    rows = ranking_rows(features, labels)
-    assert {row["model"]: [row[f"{m}_rank"] for m in FAST_METRICS] for row in rows} == {
+    rows = ranking_of(features, labels)
+    assert {row.model: [row.rank(m) for m in FAST_METRICS] for row in rows.models} == {
         "xor_clean": [1, 2, 2], "blob": [3, 1, 1], "xor_noisy": [2, 3, 3]}
     result = verdict(rows)
     # Consensus (1 + 2 + 2)/3 = (3 + 1 + 1)/3: a shared first place.
@@ -128,14 +127,14 @@ def test_level_is_reported_and_used():
 
 def test_names_keep_their_source_when_short_names_collide():
     features, labels = synthetic_pool({"timm:resnet18": 3.0, "torchvision:resnet18": 0.5, "zoo:vgg11": 0.2})
-    result = verdict(ranking_rows(features, labels))
+    result = verdict(ranking_of(features, labels))
     assert result.sentences[0].startswith("timm:resnet18 is the best bet")
 
 
 def test_single_model_and_empty_rankings():
     features, labels = synthetic_pool({"zoo:only": 1.0})
-    result = verdict(ranking_rows(features, labels))
+    result = verdict(ranking_of(features, labels))
     assert (result.best, result.tied_with) == ("zoo:only", [])
     assert result.sentences == ["Only only was ranked, so there is nothing to compare it with."]
-    with pytest.raises(MetricInputError, match="no model has a consensus rank"):
-        verdict([{"model": "x", "knn": None, "knn_rank": None, "consensus_rank": None}])
+    with pytest.raises(UndefinedResultError, match="no model has a consensus rank"):
+        verdict(Ranking({}, ["knn"], rank_table({"x": {"knn": None}}, ["knn"])))

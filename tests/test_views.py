@@ -15,14 +15,14 @@ from transfer_core.presentation.views import (
     ranking_figure,
     spectrum_figure,
 )
+from transfer_core.ranking.ranks import CONSENSUS
+from transfer_core.ranking.table import ModelRow, Ranking
 
-ROWS = [
-    {"model": "zoo:resnet18", "logme": 1.5, "consensus_rank": 2.0},
-    {"model": "zoo:resnet18-random", "logme": 0.2, "consensus_rank": 3.5},
-    {"model": "zoo:vit", "logme": 2.5, "consensus_rank": 1.0},
-    {"model": "zoo:mobilenet", "logme": None, "consensus_rank": 3.0},
-    {"model": "zoo:broken", "logme": None, "consensus_rank": None},
-]
+ROWS = Ranking({}, ["logme", "nce"], [
+    ModelRow(model, {"logme": logme, "nce": None}, {CONSENSUS: consensus})
+    for model, logme, consensus in [("zoo:resnet18", 1.5, 2.0), ("zoo:resnet18-random", 0.2, 3.5),
+                                    ("zoo:vit", 2.5, 1.0), ("zoo:mobilenet", None, 3.0), ("zoo:broken", None, None)]
+])
 
 
 def titled(fig):

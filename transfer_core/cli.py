@@ -196,7 +196,7 @@ def _write_report(run, dataset, store, device: str, path: str):
 
     projection = None
     if dataset.labels is not None:
-        extraction, _ = extract_by_id(run.ranking.models[0]["model"], dataset, store=store, device=device)
+        extraction, _ = extract_by_id(run.ranking.models[0].model, dataset, store=store, device=device)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             projection = fisher_projection(extraction.features, dataset.labels, 2, max_points=FISHER_POINTS)

@@ -6,8 +6,8 @@ hyperbolic weigher 1/(r + 1), additive pair weights; the τ of the ranking by sc
 accuracies are averaged). Kendall τ-b, Pearson's r and rel@k (Bolya et al. NeurIPS'21: the best accuracy
 among the top-k models by score over the best accuracy overall) are reported beside it.
 
-Malformed input raises :class:`MetricInputError`; input on which a number is undefined (constant scores,
-fewer than two models) raises :class:`DegenerateInputError`, which :func:`evaluate_metrics` turns into a
+Malformed input raises :class:`InvalidInputError`; input on which a number is undefined (constant scores,
+fewer than two models) raises :class:`UndefinedResultError`, which :func:`evaluate_metrics` turns into a
 ``None`` with the reason.
 """
 
@@ -18,7 +18,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
+from transfer_core.errors import InvalidInputError, UndefinedResultError
 
 MIN_MODELS = 3  # fewer models than this make every correlation meaningless
 DEFAULT_KS = (1, 3)
@@ -31,16 +31,16 @@ def _paired(scores, accuracies) -> tuple[np.ndarray, np.ndarray]:
         try:
             array = np.asarray(values, dtype=float)
         except (TypeError, ValueError) as exc:
-            raise MetricInputError(f"{name} must be numbers (use evaluate_metrics for missing scores): {exc}") from exc
+            raise InvalidInputError(f"{name} must be numbers (use evaluate_metrics for missing scores): {exc}") from exc
         if array.ndim != 1:
-            raise MetricInputError(f"{name} must be 1-D, got shape {array.shape}")
+            raise InvalidInputError(f"{name} must be 1-D, got shape {array.shape}")
         if not np.all(np.isfinite(array)):
-            raise MetricInputError(f"{name} contain NaN or inf")
+            raise InvalidInputError(f"{name} contain NaN or inf")
         pair.append(array)
     if pair[0].shape != pair[1].shape:
-        raise MetricInputError(f"{len(pair[0])} scores but {len(pair[1])} accuracies")
+        raise InvalidInputError(f"{len(pair[0])} scores but {len(pair[1])} accuracies")
     if pair[0].size < 2:
-        raise DegenerateInputError(f"a correlation needs at least 2 models, got {pair[0].size}")
+        raise UndefinedResultError(f"a correlation needs at least 2 models, got {pair[0].size}")
     return pair[0], pair[1]
 
 
@@ -49,7 +49,7 @@ def _correlated(scores, accuracies) -> tuple[np.ndarray, np.ndarray]:
     x, y = _paired(scores, accuracies)
     for values, name in ((x, "scores"), (y, "accuracies")):
         if np.ptp(values) == 0:
-            raise DegenerateInputError(f"all {name} are equal, so no correlation is defined")
+            raise UndefinedResultError(f"all {name} are equal, so no correlation is defined")
     return x, y
 
 
@@ -94,10 +94,10 @@ def relative_top_k(scores, accuracies, k: int) -> float:
     0.75
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise MetricInputError(f"k must be a positive integer, got {k!r}")
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
     x, y = _paired(scores, accuracies)
     if np.any(y <= 0):
-        raise DegenerateInputError("rel@k needs positive accuracies (a ratio of negative numbers means nothing)")
+        raise UndefinedResultError("rel@k needs positive accuracies (a ratio of negative numbers means nothing)")
     order = np.lexsort((y, -x))  # highest score first; among equal scores, lowest accuracy first
     return float(y[order[:k]].max() / y.max())
 
@@ -117,12 +117,12 @@ def evaluate_metrics(score_table: dict[str, list[float | None]], accuracies: lis
     """
     truth = np.asarray(accuracies, dtype=float)
     if truth.ndim != 1 or not np.all(np.isfinite(truth)):
-        raise MetricInputError("accuracies must be a 1-D list of finite numbers")
+        raise InvalidInputError("accuracies must be a 1-D list of finite numbers")
     computations = {**CORRELATIONS, **{f"rel@{k}": _rel_at(k) for k in ks}}
     rows = []
     for metric, scores in score_table.items():
         if len(scores) != len(truth):
-            raise MetricInputError(f"{metric}: {len(scores)} scores but {len(truth)} accuracies")
+            raise InvalidInputError(f"{metric}: {len(scores)} scores but {len(truth)} accuracies")
         scored = [i for i, value in enumerate(scores) if value is not None and math.isfinite(value)]
         x, y = np.asarray([scores[i] for i in scored], dtype=float), truth[scored]
         row: dict = {"metric": metric, "models": len(scored), **dict.fromkeys(computations)}
@@ -133,7 +133,7 @@ def evaluate_metrics(score_table: dict[str, list[float | None]], accuracies: lis
             for key, compute in computations.items():
                 try:
                     row[key] = compute(x, y)
-                except DegenerateInputError as exc:
+                except UndefinedResultError as exc:
                     reasons.append(str(exc))
         row["reason"] = "; ".join(dict.fromkeys(reasons)) or None
         rows.append(row)

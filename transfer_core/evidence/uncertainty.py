@@ -25,15 +25,14 @@ from typing import Callable
 
 import numpy as np
 
+from transfer_core.errors import InvalidInputError, UndefinedResultError
 from transfer_core.evidence.evaluation import MIN_MODELS, weighted_tau
 from transfer_core.metrics import get_metric
-from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
+from transfer_core.metrics.errors import MetricInputError
 from transfer_core.metrics.prepared import Prepared, prepare
 from transfer_core.metrics.registry import CLASSIFICATION, REGRESSION
 from transfer_core.metrics.suite import score_model, select_metrics
-from transfer_core.ranking.ranks import add_ranks
-
-CONSENSUS = "consensus"
+from transfer_core.ranking.ranks import CONSENSUS, rank_models
 
 # progress(done, total, eta_seconds): one step per (subset, model) scored
 Progress = Callable[[int, int, "float | None"], None]
@@ -64,7 +63,7 @@ def random_subsets(n: int, fraction: float = 0.8, repeats: int = 20, seed: int =
     replacement, for regression targets. Deterministic under ``seed``."""
     _check_subset_arguments(fraction, repeats)
     if n < 2:
-        raise MetricInputError(f"random subsets need at least 2 samples, got {n}")
+        raise InvalidInputError(f"random subsets need at least 2 samples, got {n}")
     keep = max(2, round(fraction * n))
     rng = np.random.default_rng(seed)
     return [np.sort(rng.choice(n, size=keep, replace=False)) for _ in range(repeats)]
@@ -72,15 +71,15 @@ def random_subsets(n: int, fraction: float = 0.8, repeats: int = 20, seed: int =
 
 def _check_subset_arguments(fraction: float, repeats: int) -> None:
     if not 0 < fraction <= 1:
-        raise MetricInputError(f"fraction must be in (0, 1], got {fraction}")
+        raise InvalidInputError(f"fraction must be in (0, 1], got {fraction}")
     if repeats < 1:
-        raise MetricInputError(f"repeats must be at least 1, got {repeats}")
+        raise InvalidInputError(f"repeats must be at least 1, got {repeats}")
 
 
 def _supervision(labels, targets) -> tuple[str, np.ndarray]:
     """``("labels", labels)`` (classification) or ``("targets", targets)`` (regression); exactly one is given."""
     if (labels is None) == (targets is None):
-        raise MetricInputError("give either labels (classification) or targets (regression), exactly one")
+        raise InvalidInputError("give either labels (classification) or targets (regression), exactly one")
     return ("labels", np.asarray(labels)) if targets is None else ("targets", np.asarray(targets))
 
 
@@ -107,7 +106,7 @@ def central_interval(draws: np.ndarray, level: float) -> tuple[float, float] | N
 
 def _check_level(level: float) -> None:
     if not 0 < level < 1:
-        raise MetricInputError(f"level must be in (0, 1), got {level}")
+        raise InvalidInputError(f"level must be in (0, 1), got {level}")
 
 
 @dataclass
@@ -138,13 +137,13 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
     """
     models = list(features_by_model)
     if not models:
-        raise MetricInputError("no models to score")
+        raise InvalidInputError("no models to score")
     probs = source_probs_by_model or {}
     kind, values = _supervision(labels, targets)
     for model in models:
         rows = len(features_by_model[model])
         if rows != len(values) or (probs.get(model) is not None and len(probs[model]) != len(values)):
-            raise MetricInputError(f"{model}: the features / source probabilities and the {kind} differ in length")
+            raise InvalidInputError(f"{model}: the features / source probabilities and the {kind} differ in length")
     full = {model: prepare(features_by_model[model], source_probs=probs.get(model), device=device, **{kind: values})
             for model in models}
     names = _metric_names(metrics, full, kind)
@@ -234,9 +233,9 @@ class RankIntervals:
 
     def _ranks(self, model: str, metric: str) -> np.ndarray:
         if model not in self.models:
-            raise MetricInputError(f"unknown model {model!r}; known: {', '.join(self.models)}")
+            raise InvalidInputError(f"unknown model {model!r}; known: {', '.join(self.models)}")
         if metric not in self.rank_draws:
-            raise MetricInputError(f"no ranks for {metric!r}; known: {', '.join(self.rank_draws)}")
+            raise InvalidInputError(f"no ranks for {metric!r}; known: {', '.join(self.rank_draws)}")
         column = self.rank_draws[metric][:, self.models.index(model)]
         return column[np.isfinite(column)]
 
@@ -247,12 +246,10 @@ def rank_intervals(draws: ScoreDraws, level: float = 0.9) -> RankIntervals:
     names = [*draws.metrics, CONSENSUS]
     rank_draws = {name: np.full((len(draws.subsets), len(draws.models)), np.nan) for name in names}
     for draw in range(len(draws.subsets)):
-        rows = [{name: _number(draws.scores[name][draw, column]) for name in draws.metrics}
-                for column in range(len(draws.models))]
-        add_ranks(rows, draws.metrics)
+        ranked = rank_models([{name: _number(draws.scores[name][draw, column]) for name in draws.metrics}
+                              for column in range(len(draws.models))], draws.metrics)
         for name in names:
-            key = CONSENSUS + "_rank" if name == CONSENSUS else f"{name}_rank"
-            rank_draws[name][draw] = [np.nan if row[key] is None else row[key] for row in rows]
+            rank_draws[name][draw] = [np.nan if ranks[name] is None else ranks[name] for ranks in ranked]
     return RankIntervals(draws.models, draws.metrics, level, rank_draws, draws)
 
 
@@ -311,22 +308,22 @@ def stability_from_scores(draws: ScoreDraws, accuracies: dict[str, float], *, po
     the pools are drawn without replacement, seeded. Scores come from ``draws``, so nothing is re-scored.
     """
     if min_pool < MIN_MODELS:
-        raise MetricInputError(f"min_pool must be at least {MIN_MODELS}: a weighted τ over fewer models means nothing")
+        raise InvalidInputError(f"min_pool must be at least {MIN_MODELS}: a weighted τ over fewer models means nothing")
     truth_models = [model for model in draws.models if model in accuracies]
     if len(truth_models) < min_pool:
-        raise MetricInputError(f"stability needs ground truth for at least {min_pool} scored models, "
+        raise InvalidInputError(f"stability needs ground truth for at least {min_pool} scored models, "
                                f"got {len(truth_models)}")
     if pools_per_subset < 1:
-        raise MetricInputError(f"pools_per_subset must be at least 1, got {pools_per_subset}")
+        raise InvalidInputError(f"pools_per_subset must be at least 1, got {pools_per_subset}")
     low_fraction, high_fraction = pool_fraction
     if not 0 < low_fraction <= high_fraction <= 1:
-        raise MetricInputError(f"pool_fraction must satisfy 0 < low ≤ high ≤ 1, got {pool_fraction}")
+        raise InvalidInputError(f"pool_fraction must satisfy 0 < low ≤ high ≤ 1, got {pool_fraction}")
     smallest = max(min_pool, math.ceil(low_fraction * len(truth_models)))
     sizes = (smallest, max(smallest, math.floor(high_fraction * len(truth_models))))
     columns = np.asarray([draws.models.index(model) for model in truth_models])
     truth = np.asarray([accuracies[model] for model in truth_models], dtype=float)
     if not np.all(np.isfinite(truth)):
-        raise MetricInputError("accuracies contain NaN or inf")
+        raise InvalidInputError("accuracies contain NaN or inf")
     rng = np.random.default_rng(seed)
     pools, subset_of_setup = [], []
     taus = {metric: [] for metric in draws.metrics}
@@ -348,7 +345,7 @@ def _tau_or_nan(scores: np.ndarray, truth: np.ndarray) -> float:
         return np.nan
     try:
         return weighted_tau(scores[scored], truth[scored])
-    except DegenerateInputError:
+    except UndefinedResultError:
         return np.nan
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 from transfer_core.cache.atomic import atomic_write_text
 from transfer_core.config import INTERVAL_FRACTION, INTERVAL_LEVEL, INTERVAL_SEED
+from transfer_core.errors import InvalidInputError, UndefinedResultError
 from transfer_core.groundtruth import (
     FINE_TUNE,
     LINEAR_PROBE,
@@ -27,6 +28,7 @@ from transfer_core.groundtruth import (
     load_groundtruth_csv,
     probe_model,
 )
+from transfer_core.ranking.table import Ranking
 
 if TYPE_CHECKING:  # annotations only
     from transfer_core.evidence.uncertainty import MetricStability, Progress
@@ -68,23 +70,26 @@ class Validation:
                 "models_without_groundtruth": self.missing, "failed_models": self.failures}
 
 
-def load_ranking(folder: str | Path) -> dict:
+def load_ranking(folder: str | Path) -> Ranking:
     """Read ``ranking.json`` from a ``rank --out`` folder (or the file itself)."""
     path = Path(folder)
     path = path / "ranking.json" if path.is_dir() else path
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return Ranking.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise GroundTruthError(f"no ranking found at {path}: run `rank --out` first") from None
     except json.JSONDecodeError as exc:
         raise GroundTruthError(f"{path} is not a valid ranking.json ({exc})") from None
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise GroundTruthError(f"{path} is not a ranking.json written by `rank` (missing or malformed "
+                               f"{exc})") from None
 
 
-def reload_dataset(ranking: dict):
+def reload_dataset(ranking: Ranking):
     """The exact target set the ranking was computed on (same ID, subsample and seed; fingerprint checked)."""
     from transfer_core.data import load_dataset
 
-    info = ranking["dataset"]
+    info = ranking.dataset
     dataset = load_dataset(info["id"], limit=info.get("limit"), seed=info.get("seed", 0))
     if dataset.fingerprint != info.get("fingerprint"):
         raise GroundTruthError(f"dataset {info['id']!r} changed since it was ranked (different images or labels): "
@@ -92,14 +97,14 @@ def reload_dataset(ranking: dict):
     return dataset
 
 
-def groundtruth_for(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | None = None,
+def groundtruth_for(ranking: Ranking, groundtruth: str, *, protocol: FineTuneProtocol | None = None,
                     device: str = "auto", progress: ValidationProgress | None = None):
     """(kind, {model: accuracy}, {model: protocol}, {model: why it failed}) for the ranked models from
     ``groundtruth``: ``"probe"``, ``"finetune"`` or a path to a ``model,accuracy`` CSV. A model that no longer loads
     is reported in the last dict and the others go on."""
     from transfer_core.models.errors import ModelLoadError
 
-    models = [row["model"] for row in ranking["models"]]
+    models = ranking.model_ids
     if groundtruth not in ("probe", "finetune"):
         accuracies = load_groundtruth_csv(groundtruth)
         covered = [m for m in models if m in accuracies]
@@ -120,7 +125,7 @@ def groundtruth_for(ranking: dict, groundtruth: str, *, protocol: FineTuneProtoc
     return kind, {m: r.accuracy for m, r in results.items()}, {m: r.protocol for m, r in results.items()}, failures
 
 
-def validate(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | None = None, stability: int = 0,
+def validate(ranking: Ranking, groundtruth: str, *, protocol: FineTuneProtocol | None = None, stability: int = 0,
              labels=None, features: FeatureSource | None = None, device: str = "auto",
              progress: ValidationProgress | None = None, stability_progress: Progress | None = None) -> Validation:
     """Evaluate every metric of ``ranking`` against ``groundtruth``; ``stability`` > 0 adds τ over that many
@@ -130,17 +135,17 @@ def validate(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | No
 
     kind, accuracies, protocols, failures = groundtruth_for(ranking, groundtruth, protocol=protocol, device=device,
                                                             progress=progress)
-    rows = [row for row in ranking["models"] if row["model"] in accuracies]
-    missing = [row["model"] for row in ranking["models"] if row["model"] not in accuracies]
-    if len(rows) < 3:
+    covered = [model for model in ranking.model_ids if model in accuracies]
+    missing = [model for model in ranking.model_ids if model not in accuracies]
+    if len(covered) < 3:
         failed = "".join(f"; {model} failed: {reason}" for model, reason in failures.items())
-        raise GroundTruthError(f"ground truth covers {len(rows)} of the ranked models; at least 3 are needed to "
+        raise GroundTruthError(f"ground truth covers {len(covered)} of the ranked models; at least 3 are needed to "
                                f"evaluate a ranking{failed}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # near-constant scores: evaluate_metrics reports a reason instead
-        evaluation = evaluate_metrics({metric: [row.get(metric) for row in rows] for metric in ranking["metrics"]},
-                                      [accuracies[row["model"]] for row in rows])
-    validation = Validation(kind, ranking["dataset"], accuracies, evaluation, protocols, missing, failures)
+        evaluation = evaluate_metrics({metric: [ranking.row(model).score(metric) for model in covered]
+                                       for metric in ranking.metrics}, [accuracies[model] for model in covered])
+    validation = Validation(kind, ranking.dataset, accuracies, evaluation, protocols, missing, failures)
     if stability:
         if features is None:
             labels, features = store_features(ranking, device)
@@ -153,7 +158,7 @@ def validate(ranking: dict, groundtruth: str, *, protocol: FineTuneProtocol | No
     return validation
 
 
-def store_features(ranking: dict, device: str = "auto") -> tuple[object, FeatureSource]:
+def store_features(ranking: Ranking, device: str = "auto") -> tuple[object, FeatureSource]:
     """(labels, feature source) of the ranked images: the dataset reloaded, features from the feature store."""
     from transfer_core.cache.store import FeatureStore
     from transfer_core.features import extract_by_id
@@ -173,8 +178,6 @@ def resampled_stability(evaluation: list[dict], accuracies: dict[str, float], la
     """Weighted τ of each metric with a τ over ``repeats`` target subsets × model sub-pools of the models in
     ``accuracies`` (Agostinelli et al., ECCV'22), or why that cannot be computed. ``progress(done, total, eta)``
     hears ``done`` = 0 before the first re-scoring."""
-    from transfer_core.metrics.errors import MetricInputError
-
     metrics = [row["metric"] for row in evaluation if row["weighted_tau"] is not None]
     if labels is None or not metrics:
         return ("The stability check needs class labels." if labels is None
@@ -182,7 +185,7 @@ def resampled_stability(evaluation: list[dict], accuracies: dict[str, float], la
     try:
         return _rescored(metrics, labels, accuracies, {model: features(model) for model in accuracies}, repeats,
                          device, progress)
-    except MetricInputError as error:
+    except (InvalidInputError, UndefinedResultError) as error:
         return f"The stability check could not run: {error}"
 
 
@@ -192,12 +195,10 @@ def _rescored(metrics: list[str], labels, accuracies: dict[str, float], extracte
     only
     when every model has source probabilities."""
     from transfer_core.evidence.uncertainty import metric_stability
-    from transfer_core.metrics.errors import MetricInputError
-
     probs = {model: model_probs for model, (_, model_probs) in extracted.items() if model_probs is not None}
     usable = [metric for metric in metrics if metric not in SOURCE_METRICS or len(probs) == len(extracted)]
     if not usable:
-        raise MetricInputError(f"{', '.join(metrics)}: some models have no source probabilities")
+        raise InvalidInputError(f"{', '.join(metrics)}: some models have no source probabilities")
     if progress is not None:
         progress(0, repeats * len(extracted), None)
     with warnings.catch_warnings():

@@ -1,13 +1,13 @@
 """Exceptions and warnings raised by the metric engine."""
 
-from transfer_core.errors import TransferScoutError
+from transfer_core.errors import InvalidInputError, UndefinedResultError
 
 
-class MetricInputError(TransferScoutError, ValueError):
+class MetricInputError(InvalidInputError):
     """The inputs are malformed (wrong shape, non-finite values, missing inputs): the caller must fix them."""
 
 
-class DegenerateInputError(TransferScoutError, ValueError):
+class DegenerateInputError(UndefinedResultError):
     """The inputs are well-formed but the metric cannot give a number on them (e.g. a single class).
 
     The CLI reports such a metric as ``null`` with a warning instead of failing.

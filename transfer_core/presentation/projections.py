@@ -20,8 +20,9 @@ import torch
 from scipy.stats import kendalltau
 
 from transfer_core.data.subsample import subsample_indices
+from transfer_core.errors import InvalidInputError, UndefinedResultError
 from transfer_core.metrics.disco import DEFAULT_GROUPS, DiscoComponents, disco_components
-from transfer_core.metrics.errors import DegenerateInputError, MetricInputError, TransferabilityWarning
+from transfer_core.metrics.errors import TransferabilityWarning
 from transfer_core.metrics.inputs import require_classes
 from transfer_core.metrics.lda import adaptive_shrinkage, shrink, within_class_scatter
 from transfer_core.metrics.options import PCA_DIM, Option
@@ -67,7 +68,7 @@ class SpectralComponents:
 
 def _check_dims(dims: int) -> int:
     if dims not in (2, 3):
-        raise MetricInputError(f"a projection has 2 or 3 dimensions, got {dims}")
+        raise InvalidInputError(f"a projection has 2 or 3 dimensions, got {dims}")
     return dims
 
 
@@ -75,7 +76,7 @@ def _shown_rows(n: int, max_points: int, seed: int, labels: np.ndarray | None) -
     """Seeded subsample of at most ``max_points`` rows, stratified by class when ``labels`` are given."""
     classes = 0 if labels is None else len(np.unique(labels))
     if int(max_points) < max(classes, 1):
-        raise MetricInputError(f"max_points must be at least the number of classes ({max(classes, 1)}), "
+        raise InvalidInputError(f"max_points must be at least the number of classes ({max(classes, 1)}), "
                                f"got {max_points}")
     return subsample_indices(n, int(max_points), seed, labels)
 
@@ -104,7 +105,7 @@ def _generalised_eigen(between: torch.Tensor, within: torch.Tensor) -> tuple[tor
     L⁻¹ S_b L⁻ᵀ q = ρ q and v = L⁻ᵀ q, so vᵀ S_w v = 1 for every axis."""
     cholesky, info = torch.linalg.cholesky_ex(within)
     if int(info) != 0:
-        raise DegenerateInputError("the shrunk within-class scatter is singular; use a larger shrinkage or fewer "
+        raise UndefinedResultError("the shrunk within-class scatter is singular; use a larger shrinkage or fewer "
                                    "PCA dimensions")
     identity = torch.eye(within.shape[0], dtype=within.dtype, device=within.device)
     whitening = torch.linalg.solve_triangular(cholesky, identity, upper=False)
@@ -128,11 +129,11 @@ def fisher_axes(x: torch.Tensor, labels: torch.Tensor, num_classes: int, dims: i
     filled with the leading principal components of the within-class residuals, and their titles say so.
     """
     if x.shape[1] < dims:
-        raise MetricInputError(f"a {dims}-D Fisher projection needs at least {dims} feature dimensions "
+        raise InvalidInputError(f"a {dims}-D Fisher projection needs at least {dims} feature dimensions "
                                f"(after any PCA), got {x.shape[1]}")
     within, between = _class_scatters(x, labels, num_classes)
     if not bool(torch.trace(within) > 0):
-        raise DegenerateInputError("the Fisher projection needs within-class spread: every class is a single "
+        raise UndefinedResultError("the Fisher projection needs within-class spread: every class is a single "
                                    "repeated point")
     shrinkage = adaptive_shrinkage(within) if shrinkage is None else SHRINKAGE.check("shrinkage", shrinkage)
     ratios, vectors = _generalised_eigen(between, shrink(within, shrinkage))
@@ -209,7 +210,7 @@ def umap_embedding(features, labels=None, *, dims: int = 2, n_neighbors: int = 1
     labels_index = None if data.labels is None else data.labels.cpu().numpy()
     shown = _shown_rows(data.n, max_points, seed, labels_index)
     if len(shown) < dims + 3:
-        raise DegenerateInputError(f"a UMAP map needs at least {dims + 3} samples, got {len(shown)}")
+        raise UndefinedResultError(f"a UMAP map needs at least {dims + 3} samples, got {len(shown)}")
     x = data.features[torch.as_tensor(shown, device=data.features.device)]
     if x.shape[1] > UMAP_PCA_DIM:
         x = spectrum_of(x - x.mean(dim=0, keepdim=True)).scores[:, :UMAP_PCA_DIM]
@@ -254,10 +255,10 @@ def metric_agreement(table: dict[str, list[float | None]]) -> tuple[list[str], n
     [M, M] matrix; a cell is NaN where fewer than 3 models have both scores or a metric is constant."""
     metrics = list(table)
     if not metrics:
-        raise MetricInputError("metric_agreement needs at least one metric")
+        raise InvalidInputError("metric_agreement needs at least one metric")
     lengths = {len(scores) for scores in table.values()}
     if len(lengths) != 1:
-        raise MetricInputError(f"every metric needs one score per model; got lists of lengths {sorted(lengths)}")
+        raise InvalidInputError(f"every metric needs one score per model; got lists of lengths {sorted(lengths)}")
     scores = np.array([[np.nan if s is None else float(s) for s in table[m]] for m in metrics], dtype=float)
     matrix = np.full((len(metrics), len(metrics)), np.nan)
     for i, j in combinations_with_replacement(range(len(metrics)), 2):

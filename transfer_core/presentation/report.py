@@ -35,16 +35,15 @@ def ranking_table(ranking, intervals=None) -> list[dict]:
         interval_column = f"rank interval ({intervals.level:.0%}{subset})"
     rows = []
     for position, row in enumerate(ranking.models, start=1):
-        shown = {"#": position, "model": row["model"], "consensus rank": row.get("consensus_rank")}
+        shown = {"#": position, "model": row.model, "consensus rank": row.consensus_rank}
         if interval_column is not None:
-            inside = row["model"] in intervals.models
-            shown[interval_column] = _interval_text(intervals.interval(row["model"]) if inside else None)
+            inside = row.model in intervals.models
+            shown[interval_column] = _interval_text(intervals.interval(row.model) if inside else None)
         for metric in ranking.metrics:
-            shown[metric] = row.get(metric)
-            shown[f"{metric} rank"] = row.get(f"{metric}_rank")
-        card = row.get("card") or {}
-        shown.update({"feature dim": row.get("feature_dim"), "pretrained on": card.get("pretrained_on", ""),
-                      "extract s": row.get("extract_seconds"), "from cache": row.get("cache_hit")})
+            shown[metric] = row.score(metric)
+            shown[f"{metric} rank"] = row.rank(metric)
+        shown.update({"feature dim": row.feature_dim, "pretrained on": row.card.get("pretrained_on", ""),
+                      "extract s": row.extract_seconds, "from cache": row.cache_hit})
         rows.append(shown)
     return rows
 
@@ -115,7 +114,7 @@ def report_html(ranking, verdict=None, figures: Sequence[tuple[str, object]] = (
                 generated: datetime | None = None) -> str:
     """The whole report as one HTML document.
 
-    ``ranking`` is a :class:`~transfer_core.ranking.pipeline.Ranking`; ``verdict`` a
+    ``ranking`` is a :class:`~transfer_core.ranking.table.Ranking`; ``verdict`` a
     :class:`~transfer_core.evidence.verdict.Verdict` (or None); ``figures`` are (heading, plotly figure) pairs;
     ``intervals`` the :class:`~transfer_core.evidence.uncertainty.RankIntervals` behind the verdict; ``notes`` extra
     sentences shown under the verdict (e.g. which metrics the intervals used).
@@ -161,15 +160,15 @@ def report_figures(ranking, best_projection=None) -> dict[str, object]:
 
     figures = {}
     if ranking.models:
-        figures["Model ranking"] = ranking_figure(ranking.models, "consensus_rank")
+        figures["Model ranking"] = ranking_figure(ranking)
     if len(ranking.models) >= 3 and len(ranking.metrics) >= 2:
         figures["Metric agreement"] = agreement_figure(*metric_agreement(
-            {metric: [row.get(metric) for row in ranking.models] for metric in ranking.metrics}))
+            {metric: list(ranking.scores(metric).values()) for metric in ranking.metrics}))
     if ranking.models and best_projection is not None:
-        best = short_name(ranking.models[0]["model"])
+        best = short_name(ranking.models[0].model)
         figures[f"Fisher projection of {best}"] = projection_figure(
             best_projection, f"{best} (best bet): the target classes in its Fisher space",
-            model=ranking.models[0]["model"])
+            model=ranking.models[0].model)
     return figures
 
 

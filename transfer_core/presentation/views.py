@@ -1,8 +1,8 @@
 """Plotly figure builders for the app and the exported report.
 
-Pure functions: plain inputs (ranking rows, :mod:`transfer_core.presentation.projections` results, arrays) in, a
-``plotly.graph_objects.Figure`` out, no I/O. Every figure has a title, axis titles in plain words and hover
-text naming the models or classes.
+Pure functions: plain inputs (a :class:`~transfer_core.ranking.table.Ranking`,
+:mod:`transfer_core.presentation.projections` results, arrays) in, a ``plotly.graph_objects.Figure`` out, no I/O.
+Every figure has a title, axis titles in plain words and hover text naming the models or classes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from plotly.subplots import make_subplots
 
 from transfer_core.models.ids import is_baseline
 from transfer_core.presentation.projections import Projection, SpectralComponents
+from transfer_core.ranking.ranks import CONSENSUS
+from transfer_core.ranking.table import Ranking
 
 PRETRAINED_COLOUR = "#1f77b4"
 BASELINE_COLOUR = "#b0b0b0"
@@ -38,43 +40,41 @@ def _finite(value) -> bool:
 # --- ranking ---
 
 def _value_title(metric: str) -> str:
-    if metric == "consensus_rank":
+    if metric == CONSENSUS:
         return "Consensus rank (1 = best; mean of the per-metric ranks)"
-    if metric.endswith("_rank"):
-        return f"Rank by {metric[:-len('_rank')]} (1 = best)"
     return f"{metric} score (higher = predicted to transfer better)"
 
 
-def ranking_figure(ranking_rows: list[dict], metric: str = "consensus_rank",
-                   intervals: dict[str, tuple[float, float]] | None = None, title: str | None = None) -> go.Figure:
-    """Horizontal bars of the models by ``metric`` (a rank column, lower is better, or a score, higher is
-    better), best on top; random-init baselines in grey. ``intervals`` maps a model to the (low, high) range
-    of the plotted value (e.g. its rank interval over subsamples) and draws it as an error bar. Models
-    without a value are left out and counted in the title."""
-    lower_is_better = metric.endswith("_rank")
-    shown = [row for row in ranking_rows if _finite(row.get(metric))]
+def ranking_figure(ranking: Ranking, metric: str = CONSENSUS, intervals: dict[str, tuple[float, float]] | None = None,
+                   title: str | None = None) -> go.Figure:
+    """Horizontal bars of the models of ``ranking`` by their consensus rank (:data:`CONSENSUS`, lower is better) or
+    by one metric's score (higher is better), best on top; random-init baselines in grey. ``intervals`` maps a model
+    to the (low, high) range of the plotted value (e.g. its rank interval over subsamples) and draws it as an error
+    bar. Models without a value are left out and counted in the title."""
+    lower_is_better = metric == CONSENSUS
+    values = ranking.ranks(CONSENSUS) if lower_is_better else ranking.scores(metric)
+    shown = {model: float(value) for model, value in values.items() if _finite(value)}
     if not shown:
         raise ValueError(f"no model has a value for {metric!r}")
-    shown.sort(key=lambda row: float(row[metric]) if lower_is_better else -float(row[metric]))
-    order = [row["model"] for row in shown]
+    order = sorted(shown, key=lambda model: shown[model] if lower_is_better else -shown[model])
     fig = go.Figure()
     for baseline, name, colour in ((False, "Pre-trained", PRETRAINED_COLOUR),
                                    (True, "Random-init baseline", BASELINE_COLOUR)):
-        rows = [row for row in shown if is_baseline(row["model"]) == baseline]
-        if rows:
-            fig.add_trace(_ranking_bars(rows, metric, intervals, name, colour))
-    missing = len(ranking_rows) - len(shown)
-    heading = title or ("Model ranking" if metric == "consensus_rank" else f"Models by {metric}")
+        models = [model for model in order if is_baseline(model) == baseline]
+        if models:
+            fig.add_trace(_ranking_bars(models, [shown[model] for model in models], metric, intervals, name, colour))
+    missing = len(values) - len(shown)
+    heading = title or ("Model ranking" if metric == CONSENSUS else f"Models by {metric}")
     if missing:
         heading += f" ({missing} model{'s' if missing > 1 else ''} without a value not shown)"
     fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed")
     return _titled(fig, heading, _value_title(metric), "Model")
 
 
-def _ranking_bars(rows: list[dict], metric: str, intervals, name: str, colour: str) -> go.Bar:
-    models = [row["model"] for row in rows]
-    values = np.array([float(row[metric]) for row in rows])
-    hover = [f"{model}<br>{metric}: {value:.4g}" for model, value in zip(models, values)]
+def _ranking_bars(models: list[str], values: list[float], metric: str, intervals, name: str, colour: str) -> go.Bar:
+    values = np.array(values)
+    label = "consensus rank" if metric == CONSENSUS else metric
+    hover = [f"{model}<br>{label}: {value:.4g}" for model, value in zip(models, values)]
     error = None
     if intervals is not None:
         bounds = np.array([intervals.get(model, (value, value)) for model, value in zip(models, values)], dtype=float)

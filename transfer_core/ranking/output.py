@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 
 from transfer_core.cache.atomic import atomic_write_text
+from transfer_core.ranking.ranks import CONSENSUS
+from transfer_core.ranking.table import FACTS, rank_column
 
 
 def _finite_or_none(value):
@@ -19,8 +21,8 @@ def ranking_columns(ranking) -> list[str]:
     """model, each metric then its rank, consensus rank, then the extraction facts and the card."""
     columns = ["model"]
     for metric in ranking.metrics:
-        columns += [metric, f"{metric}_rank"]
-    return columns + ["consensus_rank", "feature_dim", "extract_seconds", "cache_hit", "card"]
+        columns += [metric, rank_column(metric)]
+    return [*columns, rank_column(CONSENSUS), *FACTS]
 
 
 def ranking_csv(ranking) -> str:
@@ -28,14 +30,14 @@ def ranking_csv(ranking) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=ranking_columns(ranking), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in ranking.models:
+    for row in ranking.to_dict()["models"]:
         writer.writerow({key: json.dumps(value, sort_keys=True) if isinstance(value, dict)
                          else ("" if value is None else value) for key, value in row.items()})
     return buffer.getvalue()
 
 
 def ranking_json(ranking) -> str:
-    """The JSON text of a :class:`~transfer_core.ranking.pipeline.Ranking` or of a whole
+    """The JSON text of a :class:`~transfer_core.ranking.table.Ranking` or of a whole
     :class:`~transfer_core.ranking.run.RankRun` (with its verdict, intervals and ensemble); non-finite numbers become
     null so the file is valid JSON."""
     payload = ranking.to_dict()

@@ -1,39 +1,17 @@
 """rank_dataset(dataset, models, metrics) → a ranking table: extract once per model (cached), score, rank (the whole
 run with rank intervals and the verdict is :func:`transfer_core.ranking.run.rank_run`).
 
-A model that fails to load or extract is reported in its row (``error``) and the rest of the run continues.
+A model that fails to load or extract is reported in ``Ranking.errors`` and the rest of the run continues.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
-from transfer_core.ranking.ranks import add_ranks
+from transfer_core.ranking.table import Ranking, rank_table
 
 # progress(stage, model_index, model_count, done, total, eta_seconds)
 Progress = Callable[[str, int, int, int, int, "float | None"], None]
-
-
-@dataclass
-class Ranking:
-    """What ``rank`` returns and ``ranking.json`` holds."""
-
-    dataset: dict
-    metrics: list[str]
-    models: list[dict]
-    errors: dict[str, str] = field(default_factory=dict)
-    warnings: dict[str, list[str]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "metrics": self.metrics, "models": self.models,
-                "errors": self.errors, "warnings": self.warnings}
-
-    @classmethod
-    def from_dict(cls, payload: dict) -> Ranking:
-        """The ranking of ``to_dict()`` (or of ``ranking.json``; keys it does not know are ignored)."""
-        return cls(payload["dataset"], list(payload["metrics"]), list(payload["models"]),
-                   dict(payload.get("errors", {})), dict(payload.get("warnings", {})))
 
 
 def expand_model_ids(model_ids: list[str]) -> list[str]:
@@ -71,7 +49,7 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
     options = checked_options(options)  # an out-of-range option fails here, before any model is loaded
     store = store if store is not None else FeatureStore()
     ids = expand_model_ids(model_ids)
-    rows, errors, warnings_by_model, used_metrics = [], {}, {}, []
+    scores, facts, errors, warnings_by_model, used_metrics = {}, {}, {}, {}, []
     for index, model_id in enumerate(ids):
         def report(done, total, eta, _index=index):
             if progress is not None:
@@ -85,21 +63,16 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
         except Exception as exc:  # one bad model must not sink the run: its row says why
             errors[model_id] = f"{type(exc).__name__}: {exc}"
             continue
-        row = {"model": model_id, **{name: outcome.value for name, outcome in outcomes.items()},
-               "feature_dim": int(extraction.features.shape[1]),
-               "extract_seconds": round(float(extraction.seconds), 3),
-               "cache_hit": bool(extraction.cache_hit), "card": manifest.card.to_dict()}
-        rows.append(row)
+        scores[model_id] = {name: outcome.value for name, outcome in outcomes.items()}
+        facts[model_id] = {"feature_dim": int(extraction.features.shape[1]),
+                           "extract_seconds": round(float(extraction.seconds), 3),
+                           "cache_hit": bool(extraction.cache_hit), "card": manifest.card.to_dict()}
         if features_out is not None:
             features_out[model_id] = (extraction.features, extraction.source_probs)
         warnings_by_model[model_id] = [f"{o.name}: {w}" for o in outcomes.values() for w in o.warnings]
         used_metrics += [name for name in outcomes if name not in used_metrics]
         if progress is not None:
             progress("scored", index, len(ids), 1, 1, 0.0)
-    for row in rows:
-        for name in used_metrics:
-            row.setdefault(name, None)
-    add_ranks(rows, used_metrics)
-    rows.sort(key=lambda row: (row["consensus_rank"] is None, row["consensus_rank"] or 0.0))
-    return Ranking(dataset_summary(dataset), used_metrics, rows, errors, warnings_by_model)
+    return Ranking(dataset_summary(dataset), used_metrics, rank_table(scores, used_metrics, facts), errors,
+                   warnings_by_model)
 

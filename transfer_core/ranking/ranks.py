@@ -1,4 +1,5 @@
-"""Turn per-model metric scores into ranks: rank 1 is best, ties share the average rank, nulls are left out."""
+"""Turn per-model metric scores into ranks: rank 1 is best, ties share the average rank, nulls are left out; a
+model's consensus rank is the mean of its per-metric ranks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 
 import numpy as np
 from scipy.stats import rankdata
+
+CONSENSUS = "consensus"  # the name under which a model's consensus rank sits beside its per-metric ranks
 
 
 def ranks_for_metric(scores: list[float | None]) -> list[float | None]:
@@ -19,14 +22,20 @@ def ranks_for_metric(scores: list[float | None]) -> list[float | None]:
     return ranks
 
 
-def add_ranks(rows: list[dict], metrics: list[str]) -> None:
-    """Add ``<metric>_rank`` and ``consensus_rank`` (mean of a model's per-metric ranks) to each row in place."""
-    for metric in metrics:
-        for row, rank in zip(rows, ranks_for_metric([row.get(metric) for row in rows])):
-            row[f"{metric}_rank"] = _as_int_if_whole(rank)
-    for row in rows:
-        own = [row[f"{metric}_rank"] for metric in metrics if row.get(f"{metric}_rank") is not None]
-        row["consensus_rank"] = float(np.mean(own)) if own else None
+def rank_models(scores: list[dict[str, float | None]], metrics: list[str]) -> list[dict[str, int | float | None]]:
+    """For each model's ``{metric: score}``, its ``{metric: rank}`` among the models plus its :data:`CONSENSUS` rank
+    (None when no metric ranked it).
+
+    >>> rank_models([{"a": 0.9, "b": 1.0}, {"a": 0.5, "b": None}, {"a": 0.5, "b": 3.0}], ["a", "b"])
+    [{'a': 1, 'b': 2, 'consensus': 1.5}, {'a': 2.5, 'b': None, 'consensus': 2.5}, {'a': 2.5, 'b': 1, 'consensus': 1.75}]
+    """
+    columns = {metric: ranks_for_metric([model.get(metric) for model in scores]) for metric in metrics}
+    ranked = []
+    for index in range(len(scores)):
+        own = {metric: _as_int_if_whole(columns[metric][index]) for metric in metrics}
+        present = [rank for rank in own.values() if rank is not None]
+        ranked.append({**own, CONSENSUS: float(np.mean(present)) if present else None})
+    return ranked
 
 
 def _as_int_if_whole(rank: float | None) -> int | float | None:

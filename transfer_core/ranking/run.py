@@ -5,7 +5,7 @@ suggest models to ensemble.
 >>> IntervalSettings(mode="sometimes")
 Traceback (most recent call last):
 ...
-transfer_core.metrics.errors.MetricInputError: interval mode must be one of all, cheap, off, got 'sometimes'
+transfer_core.errors.InvalidInputError: interval mode must be one of all, cheap, off, got 'sometimes'
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from transfer_core.config import (
     INTERVAL_SEED,
     interval_metrics,
 )
-from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
-from transfer_core.ranking.pipeline import Progress, Ranking, rank_dataset
+from transfer_core.errors import InvalidInputError, UndefinedResultError
+from transfer_core.ranking.pipeline import Progress, rank_dataset
+from transfer_core.ranking.table import Ranking
 
 ENSEMBLE_PCA_DIM = 32  # SFDA's greedy selection compares joined features after a common PCA, so they do not saturate
 
@@ -45,9 +46,9 @@ class IntervalSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in INTERVAL_MODES:
-            raise MetricInputError(f"interval mode must be one of {', '.join(INTERVAL_MODES)}, got {self.mode!r}")
+            raise InvalidInputError(f"interval mode must be one of {', '.join(INTERVAL_MODES)}, got {self.mode!r}")
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or not 1 <= self.repeats <= 1000:
-            raise MetricInputError(f"interval repeats must be a whole number from 1 to 1000, got {self.repeats!r}")
+            raise InvalidInputError(f"interval repeats must be a whole number from 1 to 1000, got {self.repeats!r}")
 
 
 @dataclass
@@ -62,6 +63,14 @@ class RankRun:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     ensemble: object | None = None  # transfer_core.evidence.ensemble.EnsembleChoice
+
+    def consensus_intervals(self) -> dict[str, tuple[float, float]] | None:
+        """Each model's consensus-rank interval, only when the intervals were computed on the ranking's own metrics
+        (otherwise they are not intervals of the consensus shown)."""
+        intervals = self.intervals
+        if intervals is None or set(intervals.metrics) != set(self.ranking.metrics):
+            return None
+        return {model: bounds for model in intervals.models if (bounds := intervals.interval(model)) is not None}
 
     def to_dict(self) -> dict:
         """``ranking.json``: the ranking's keys, plus ``verdict``, ``intervals``, ``ensemble`` and ``notes``."""
@@ -84,8 +93,8 @@ def rank_run(dataset, model_ids: list[str], *, metrics: str | list[str] = "all",
                            progress=progress, features_out=extracted)
     intervals_, note = _rank_intervals(ranking, dataset, extracted, intervals, device, options, interval_progress)
     try:
-        explained = verdict(ranking.models, intervals_, level=intervals.level)
-    except MetricInputError:  # no model was ranked
+        explained = verdict(ranking, intervals_, level=intervals.level)
+    except UndefinedResultError:  # no model was ranked
         explained = None
     chosen = (suggest_ensemble(ranking, dataset.labels, lambda model: extracted[model][0], device) if ensemble
               else None)
@@ -98,7 +107,7 @@ def _rank_intervals(ranking: Ranking, dataset, extracted: dict, settings: Interv
     from transfer_core.evidence.uncertainty import subsample_rank_intervals
 
     chosen = interval_metrics(ranking.metrics, settings.mode)
-    models = [row["model"] for row in ranking.models]
+    models = ranking.model_ids
     if not chosen:
         return None, "Rank intervals were switched off, so the verdict makes no statement about ties."
     if len(models) < 2:
@@ -110,7 +119,7 @@ def _rank_intervals(ranking: Ranking, dataset, extracted: dict, settings: Interv
                                                    if extracted[model][1] is not None},
             fraction=settings.fraction, repeats=settings.repeats, seed=settings.seed, level=settings.level,
             options=options, device=device, progress=progress)
-    except (MetricInputError, DegenerateInputError) as error:
+    except (InvalidInputError, UndefinedResultError) as error:
         return None, f"Rank intervals could not be computed ({error}), so the verdict makes no statement about ties."
     which = ("They use every metric of the ranking." if set(chosen) == set(ranking.metrics) else
              f"To stay fast they use only {', '.join(chosen)}, not all {len(ranking.metrics)} metrics of the ranking; "
@@ -130,7 +139,7 @@ def suggest_ensemble(ranking: Ranking, labels, features_of: Callable[[str], obje
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # saturation caveats are the metric's; the selection compares at one PCA size
-        return select_ensemble({row["model"]: features_of(row["model"]) for row in ranking.models}, labels,
+        return select_ensemble({model: features_of(model) for model in ranking.model_ids}, labels,
                                pca_dim=ENSEMBLE_PCA_DIM, device=device)
 
 
