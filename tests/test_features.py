@@ -138,13 +138,14 @@ def test_second_identical_request_is_served_from_the_store(tmp_path):
     model = make_model()
     forward_calls = []
     model.extractor.register_forward_hook(lambda module, inputs, output: forward_calls.append(len(inputs[0])))
-    cold = extract_features(model, make_dataset(), device="cpu", batch_size=2, store=store)
+    cold = extract_features(model, make_dataset(), device="cpu", batch_size=2, store=store, engine="torch")
     assert not cold.cache_hit and forward_calls == [2, 2, 1]
-    warm = extract_features(model, make_dataset(), device="cpu", batch_size=2, store=store)
-    assert warm.cache_hit and warm.device == "cpu" and forward_calls == [2, 2, 1]
+    warm = extract_features(model, make_dataset(), device="cpu", batch_size=2, store=store)  # any engine hits
+    assert warm.cache_hit and warm.device == "cpu" and warm.engine == "torch" and forward_calls == [2, 2, 1]
     np.testing.assert_array_equal(warm.features, cold.features)
     np.testing.assert_array_equal(warm.source_probs, cold.source_probs)
-    other_dataset = extract_features(model, make_dataset(fingerprint="gradients-v2"), device="cpu", store=store)
+    other_dataset = extract_features(model, make_dataset(fingerprint="gradients-v2"), device="cpu", store=store,
+                                     engine="torch")
     assert not other_dataset.cache_hit and len(forward_calls) == 4
 
 

@@ -1,13 +1,18 @@
 """Feature extraction: one batched forward pass of a model over a dataset, with source-class probabilities.
 
-Images go through the model's :class:`~transfer_core.models.base.Preprocessing` (:func:`preprocess`), a
-``DataLoader`` batches them, and the extractor runs under ``torch.inference_mode`` (on CUDA also with autocast,
-channels-last memory and pinned host memory). Features come back as float32 on the CPU; with a
-:class:`~transfer_core.cache.store.FeatureStore` a repeated request is read from disk instead of recomputed.
+Images go through the model's :class:`~transfer_core.models.base.Preprocessing` (:func:`preprocess`) and a
+``DataLoader`` batches them. The ``engine`` (:mod:`transfer_core.engines`) computes the features: ONNX Runtime on a
+CPU (the model exported to one graph and verified against torch on the first images, then cached) or torch, which
+runs the extractor under ``torch.inference_mode`` with channels-last memory (on CUDA also with autocast and pinned
+host memory). A model ONNX Runtime cannot take runs in torch, with a warning and the reason on the result. Features
+come back as float32 on the CPU; with a :class:`~transfer_core.cache.store.FeatureStore` a repeated request is read
+from disk instead of recomputed, whichever engine asked (the engines agree within
+:data:`~transfer_core.engines.verify.TOLERANCE`, so like the device the engine is not part of the key).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 from dataclasses import dataclass
@@ -21,7 +26,7 @@ from torchvision.transforms.v2 import functional as F
 
 from transfer_core.cache.store import FeatureStore
 from transfer_core.data.base import ImageDataset
-from transfer_core.device import resolve_device
+from transfer_core.engines import resolve_engine
 from transfer_core.errors import TransferScoutError
 from transfer_core.models.base import LoadedModel, Preprocessing
 from transfer_core.models.manifest import ModelManifest, read_manifest, remember_manifest
@@ -39,8 +44,9 @@ class ExtractionError(TransferScoutError, RuntimeError):
 class ExtractionResult:
     """Features ``[N, D]`` and source-class probabilities ``[N, C_s]`` (None without a source head), both float32.
 
-    ``seconds`` is the wall time of this call (a cache hit's is the read time); ``device`` is the device that
-    computed the features (for a hit, the one recorded when they were stored).
+    ``seconds`` is the wall time of this call (a cache hit's is the read time); ``device`` and ``engine``
+    ("onnxruntime" or "torch") are what computed the features (for a hit, what was recorded when they were stored);
+    ``engine_note`` says why a model ran in torch although ONNX Runtime was asked for (None otherwise).
     """
 
     features: np.ndarray
@@ -48,6 +54,8 @@ class ExtractionResult:
     seconds: float
     cache_hit: bool
     device: str
+    engine: str = "torch"
+    engine_note: str | None = None
 
 
 def preprocess(image: Image.Image, preprocessing: Preprocessing) -> torch.Tensor:
@@ -71,7 +79,7 @@ def preprocess(image: Image.Image, preprocessing: Preprocessing) -> torch.Tensor
 
 
 def feature_key_parts(model: LoadedModel | ModelManifest, dataset: ImageDataset) -> dict:
-    """Everything the stored features depend on (the device is left out: a hit is valid on any device)."""
+    """Everything the stored features depend on (the device and the engine are left out: a hit is valid for any)."""
     manifest = model if isinstance(model, ModelManifest) else ModelManifest.of(model)
     return {"kind": "features", "extraction": EXTRACTION_VERSION, "model": manifest.fingerprint,
             "preprocessing": manifest.preprocessing.to_dict(), "layer": manifest.layer,
@@ -80,11 +88,12 @@ def feature_key_parts(model: LoadedModel | ModelManifest, dataset: ImageDataset)
 
 def extract_by_id(model_id: str, dataset: ImageDataset, *, store: FeatureStore, layer: str | None = None,
                   device: str | torch.device = "auto", batch_size: int = 64, num_workers: int = 0,
-                  progress: Progress | None = None) -> tuple[ExtractionResult, ModelManifest]:
+                  progress: Progress | None = None, engine: str = "auto") -> tuple[ExtractionResult, ModelManifest]:
     """:func:`extract_features` of a model ID, and the model's manifest (fingerprint, card, ...), without loading the
     model when its manifest and its features are both in ``store`` (:mod:`transfer_core.models.manifest`)."""
     from transfer_core.models import load_model
 
+    resolve_engine(engine, device)  # an unknown engine fails even when the features are cached
     manifest = read_manifest(model_id, layer, store.root)
     if manifest is not None:
         started = time.perf_counter()
@@ -94,17 +103,19 @@ def extract_by_id(model_id: str, dataset: ImageDataset, *, store: FeatureStore, 
     model = load_model(model_id, layer=layer)
     remember_manifest(model, layer, store.root)
     return extract_features(model, dataset, device=device, batch_size=batch_size, num_workers=num_workers,
-                            progress=progress, store=store), ModelManifest.of(model)
+                            progress=progress, store=store, engine=engine), ModelManifest.of(model)
 
 
 def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str | torch.device = "auto",
                      batch_size: int = 64, num_workers: int = 0, progress: Progress | None = None,
-                     store: FeatureStore | None = None) -> ExtractionResult:
+                     store: FeatureStore | None = None, engine: str = "auto") -> ExtractionResult:
     """Features (and source-class probabilities) of every image of ``dataset`` under ``model``.
 
-    ``progress(done, total, eta_seconds)`` is called once before the first batch (ETA None) and after every batch;
-    a cache hit reports ``(total, total, 0.0)`` once.
+    ``engine`` is one of :data:`~transfer_core.engines.ENGINES` ("auto": ONNX Runtime on a CPU, torch on CUDA; an
+    unknown name is an :class:`~transfer_core.engines.EngineError`). ``progress(done, total, eta_seconds)`` is called
+    once before the first batch (ETA None) and after every batch; a cache hit reports ``(total, total, 0.0)`` once.
     """
+    engine, resolved = resolve_engine(engine, device)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if dataset.size < 1:
@@ -114,19 +125,20 @@ def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str |
     cached = _stored(store, key, dataset, progress, started) if store is not None else None
     if cached is not None:
         return cached
-    resolved = resolve_device(device)
-    features, source_probs = _run(model, dataset, resolved, batch_size, num_workers, progress, started)
+    features, source_probs, engine, note = _run(model, dataset, resolved, engine, batch_size, num_workers, progress,
+                                                started, store)
     seconds = time.perf_counter() - started
     if store is not None:
         arrays = {"features": features} if source_probs is None else {"features": features,
                                                                        "source_probs": source_probs}
         meta = {"model_id": model.model_id, "dataset_id": dataset.dataset_id, "seconds": seconds,
-                "device": str(resolved), "images": dataset.size, "feature_dim": int(features.shape[1])}
+                "device": str(resolved), "engine": engine, "engine_note": note, "images": dataset.size,
+                "feature_dim": int(features.shape[1])}
         try:
             store.put(key, arrays, meta)
         except OSError as err:  # the features are good; only the cache is unavailable (disk full, read-only, ...)
             warnings.warn(f"features of {model.model_id!r} were not cached in {store.root}: {err}", stacklevel=2)
-    return ExtractionResult(features, source_probs, seconds, False, str(resolved))
+    return ExtractionResult(features, source_probs, seconds, False, str(resolved), engine, note)
 
 
 def _stored(store: FeatureStore, key: str, dataset: ImageDataset, progress: Progress | None,
@@ -138,8 +150,10 @@ def _stored(store: FeatureStore, key: str, dataset: ImageDataset, progress: Prog
         return None
     if progress is not None:
         progress(dataset.size, dataset.size, 0.0)
+    note = cached.meta.get("engine_note")
     return ExtractionResult(cached.arrays["features"], cached.arrays.get("source_probs"),
-                            time.perf_counter() - started, True, str(cached.meta.get("device", "unknown")))
+                            time.perf_counter() - started, True, str(cached.meta.get("device", "unknown")),
+                            str(cached.meta.get("engine", "torch")), note if isinstance(note, str) else None)
 
 
 class PreprocessedImages(torch.utils.data.Dataset):
@@ -164,49 +178,104 @@ class PreprocessedImages(torch.utils.data.Dataset):
         return preprocess(image, self.preprocessing)
 
 
-def _run(model: LoadedModel, dataset: ImageDataset, device: torch.device, batch_size: int, num_workers: int,
-         progress: Progress | None, started: float) -> tuple[np.ndarray, np.ndarray | None]:
+def _run(model: LoadedModel, dataset: ImageDataset, device: torch.device, engine: str, batch_size: int,
+         num_workers: int, progress: Progress | None, started: float, store: FeatureStore | None
+         ) -> tuple[np.ndarray, np.ndarray | None, str, str | None]:
+    """Features, source probabilities, the engine that computed them and why it is not the one asked for."""
     _checked(model.preprocessing)  # a bad configuration fails here, not as an error blamed on the first image
     on_cuda = device.type == "cuda"
-    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
-    extractor = model.extractor.to(device=device, memory_format=memory_format).eval()
-    head = model.head.to(device).eval() if model.head is not None else None
-    reduced_precision = autocast_dtype(device)
     loader = torch.utils.data.DataLoader(PreprocessedImages(dataset, model.preprocessing), batch_size=batch_size,
                                          shuffle=False, num_workers=num_workers, pin_memory=on_cuda)
     feature_batches, prob_batches, done = [], [], 0
     if progress is not None:
         progress(0, dataset.size, None)
+    batches = iter(loader)
+    first = next(batches)
+    setup = time.perf_counter()
+    embed, engine, note = _embedder(model, engine, device, first, store, dataset.dataset_id)
+    setup = time.perf_counter() - setup  # export and verification: once per model, left out of the ETA
     with torch.inference_mode():
-        for batch in loader:
-            batch = batch.to(device, non_blocking=True).contiguous(memory_format=memory_format)
-            features, probs = _embed_batch(model.model_id, extractor, head, batch, reduced_precision)
+        for batch in itertools.chain([first], batches):
+            features, probs = embed(batch)
             feature_batches.append(features)
             prob_batches.append(probs)
             done += len(batch)
             if progress is not None:
-                elapsed = time.perf_counter() - started
+                elapsed = max(time.perf_counter() - started - setup, 0.0)
                 progress(done, dataset.size, elapsed / done * (dataset.size - done))
     features = torch.cat(feature_batches).numpy()
-    return features, (torch.cat(prob_batches).numpy() if head is not None else None)
+    return features, (torch.cat(prob_batches).numpy() if model.head is not None else None), engine, note
+
+
+Embed = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]
+
+
+def _embedder(model: LoadedModel, engine: str, device: torch.device, first: torch.Tensor,
+              store: FeatureStore | None, dataset_id: str) -> tuple[Embed, str, str | None]:
+    """What embeds a batch (features and source probabilities), the engine it uses and the note when ONNX Runtime
+    was asked for but the model runs in torch."""
+    memory_format = torch.channels_last
+    extractor = model.extractor.to(device=device, memory_format=memory_format).eval()
+    head = model.head.to(device).eval() if model.head is not None else None
+    if engine == "onnxruntime":
+        from transfer_core.engines.export import SourceGraph
+        from transfer_core.engines.prepare import prepare
+
+        prepared = prepare(model, SourceGraph(extractor, head), first, store, dataset_id)
+        if prepared.runner is not None:
+            return lambda batch: _embed_onnx(model.model_id, prepared.runner, batch), engine, None
+        if prepared.reason is not None:  # (None: torch's own outputs are invalid, which the torch path reports)
+            warnings.warn(f"model {model.model_id!r} runs in torch, not ONNX Runtime: {prepared.reason}",
+                          stacklevel=4)
+        engine, note = "torch", prepared.reason
+    else:
+        note = None
+    reduced_precision = autocast_dtype(device)
+
+    def embed(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch = batch.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+        return _embed_batch(model.model_id, extractor, head, batch, reduced_precision)
+
+    return embed, engine, note
 
 
 def _embed_batch(model_id: str, extractor: torch.nn.Module, head: torch.nn.Module | None, batch: torch.Tensor,
                  precision: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Features and source probabilities of one batch as float32 CPU tensors."""
-    features = _forward(extractor, batch, precision)
-    if features.ndim != 2 or features.shape[0] != batch.shape[0]:
+    """Features and source probabilities of one batch in torch, as float32 CPU tensors."""
+    features = _valid_features(model_id, _forward(extractor, batch, precision), len(batch))
+    if head is None:
+        return features.cpu(), None
+    return features.cpu(), _probabilities(model_id, _forward(head, features, precision)).cpu()
+
+
+def _embed_onnx(model_id: str, runner: Embed, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Features and source probabilities of one batch from an exported graph's ``runner``, checked as in torch."""
+    try:
+        features, logits = runner(batch)
+    except Exception as err:  # ONNX Runtime's own error types
+        raise ExtractionError(f"ONNX Runtime failed on a batch of model {model_id!r} ({type(err).__name__}: {err}); "
+                              "engine='torch' computes its features without it") from err
+    features = _valid_features(model_id, features, len(batch))
+    return features, (_probabilities(model_id, logits) if logits is not None else None)
+
+
+def _valid_features(model_id: str, features: torch.Tensor, images: int) -> torch.Tensor:
+    """``features`` when they are a finite ``[images, dim]`` array, else an :class:`ExtractionError`."""
+    if features.ndim != 2 or features.shape[0] != images:
         raise ExtractionError(f"model {model_id!r} returned features of shape {tuple(features.shape)} for a batch "
-                              f"of {batch.shape[0]} images; expected [batch, feature_dim]")
+                              f"of {images} images; expected [batch, feature_dim]")
     if not torch.isfinite(features).all():
         raise ExtractionError(f"model {model_id!r} produced non-finite (NaN or infinite) features; its weights or "
                               f"preprocessing are likely broken")
-    if head is None:
-        return features.cpu(), None
-    probs = torch.softmax(_forward(head, features, precision), dim=1)
+    return features
+
+
+def _probabilities(model_id: str, logits: torch.Tensor) -> torch.Tensor:
+    """The softmax of source-class ``logits``, checked to be finite."""
+    probs = torch.softmax(logits, dim=1)
     if not torch.isfinite(probs).all():
         raise ExtractionError(f"model {model_id!r} produced non-finite source-class probabilities")
-    return features.cpu(), probs.cpu()
+    return probs
 
 
 def _forward(module: torch.nn.Module, inputs: torch.Tensor, precision: torch.dtype | None) -> torch.Tensor:

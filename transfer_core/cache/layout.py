@@ -6,8 +6,10 @@ under hidden temporary names; a staging file or folder older than :data:`STALE_S
 (:mod:`transfer_core.cache.locks`) is abandoned and removed. The store marks a root with :data:`MARKER` when it
 creates it; :func:`clear` refuses a non-empty root without the marker unless all it holds are the store's folders (a
 store from before the marker). Feature entries and extracted datasets count against the size cap and are evicted
-least recently used first ("used" = modification time, bumped on every read or reuse); model manifests (a few KB),
-fine-tuning runs (hours of work) and uploads (the user's own files) are counted and cleared, never evicted.
+least recently used first ("used" = modification time, bumped on every read or reuse), and so do exported ONNX
+graphs and their verdicts (:mod:`transfer_core.engines.graphs`): each is as large as its model's weights (tens of MB),
+and rebuilt from the model in seconds when evicted, so the cap the user set holds them too. Model manifests (a few
+KB), fine-tuning runs (hours of work) and uploads (the user's own files) are counted and cleared, never evicted.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from transfer_core.errors import TransferScoutError
 DIGEST = "[0-9a-f]{64}"
 ENTRY_SUFFIX = ".npz"
 MANIFEST_SUFFIX = ".json"
+GRAPH_SUFFIX = ".onnx"
+VERDICT_SUFFIX = ".json"
 EXTRACTING_PREFIX = ".extracting-"
 MARKER = ".transfer-scout-cache"
 STALE_SECONDS = 3600.0  # a staging file or folder this old, that no process holds, belongs to a writer that died
@@ -61,7 +65,10 @@ RUNS = Kind("groundtruth", "fine-tuning runs", re.compile(DIGEST), True, False, 
             _atomic_temp(".+"), nested=True)
 UPLOADS = Kind("uploads", "uploads", re.compile("[0-9a-f]{16}"), True, False,  # transfer_core.uploads
                re.compile(r"\.upload-" + _RANDOM), nested=True)
-KINDS = (FEATURES, DATASETS, MANIFESTS, RUNS, UPLOADS)
+_GRAPH_ITEM = DIGEST + f"(?:{re.escape(GRAPH_SUFFIX)}|{re.escape(VERDICT_SUFFIX)})"
+GRAPHS = Kind("graphs", "exported ONNX graph files", re.compile(_GRAPH_ITEM), False, True,  # engines/graphs.py
+              _atomic_temp(_GRAPH_ITEM))
+KINDS = (FEATURES, DATASETS, MANIFESTS, RUNS, UPLOADS, GRAPHS)
 
 
 class NotAStoreError(TransferScoutError, ValueError):
