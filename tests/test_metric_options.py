@@ -27,6 +27,8 @@ BOUNDS = {
     ("knn", "rows_per_block"): (1, 65536),
 }
 NOT_INTEGERS = (2.5, 2.0, True, "3", np.float64(3.0), float("nan"))
+FLOAT_BOUNDS = {("ped", "nsigma"): (0.0, 10.0), ("ped", "time_step"): (0.0, 10.0)}  # checked in test_metric_ped
+CHOICES = {("gbc", "gaussian"), ("ped", "base")}
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +40,13 @@ def data():
 
 def test_every_option_is_declared_with_a_finite_range_or_choices():
     declared = {(name, key): option for name in metric_names() for key, option in get_metric(name).options.items()}
-    assert set(declared) == set(BOUNDS) | {("gbc", "gaussian")}
+    assert set(declared) == set(BOUNDS) | set(FLOAT_BOUNDS) | CHOICES
     for (name, key), option in declared.items():
         assert isinstance(option, Option), (name, key)
         if option.kind is str:
             assert option.choices, (name, key)
         else:
-            assert (option.low, option.high) == BOUNDS[name, key], (name, key)
+            assert (option.low, option.high) == {**BOUNDS, **FLOAT_BOUNDS}[name, key], (name, key)
 
 
 @pytest.mark.parametrize("metric, key", sorted(BOUNDS))

@@ -16,7 +16,7 @@ from transfer_core.metrics.registry import POOL_METRICS, REGISTRY, MetricSpec, P
 
 # Plain names in the order the CLI and the app list them; each module registers its metric(s).
 METRIC_MODULES = ("logme", "leep", "nce", "nleep", "sfda", "gbc", "hscore", "hscore_shrinkage",
-                  "transrate", "parc", "knn", "disco")
+                  "transrate", "parc", "knn", "disco", "ped")
 POOL_METRIC_MODULES = ("ncti", "etran")
 
 

@@ -64,9 +64,11 @@ class Prepared:
     Build it once with :func:`prepare` and pass it to any number of metrics.
     """
 
-    def __init__(self, *, features=None, labels=None, targets=None, source_probs=None, device="auto"):
+    def __init__(self, *, features=None, labels=None, targets=None, source_probs=None, general_features=None,
+                 device="auto"):
         self.device = resolve_device(device)
         self.features = None if features is None else as_matrix(features, "features", self.device)
+        self.general_features = None if general_features is None else self._general(general_features)
         n_rows = self._row_count(features, labels, targets, source_probs)
         self.source_probs = None if source_probs is None else as_probabilities(source_probs, n_rows, self.device)
         if labels is not None and targets is not None:
@@ -74,6 +76,14 @@ class Prepared:
         self.labels, self.classes = (None, None) if labels is None else as_labels(labels, n_rows, self.device)
         self.targets = None if targets is None else as_matrix(targets, "targets", self.device, n_rows=n_rows)
         self._gram_source: tuple[Prepared, torch.Tensor] | None = None  # (parent, rows) of a subset
+
+    def _general(self, general_features) -> torch.Tensor:
+        """A general feature sample of the same model (PED standardises with it): as many columns as the features."""
+        general = as_matrix(general_features, "general features", self.device)
+        if self.features is not None and general.shape[1] != self.features.shape[1]:
+            raise MetricInputError(f"the general features have {general.shape[1]} columns but the features have "
+                                   f"{self.features.shape[1]}")
+        return general
 
     def subset(self, rows) -> Prepared:
         """The same inputs restricted to ``rows`` (e.g. one resampled subset of the images), without validating and
@@ -85,6 +95,7 @@ class Prepared:
         part.features, part.source_probs, part.targets = (
             None if value is None else value[rows] for value in (self.features, self.source_probs, self.targets))
         part.labels, part.classes = self.labels, self.classes
+        part.general_features = self.general_features  # a separate sample: every subset keeps all of it
         if self.labels is not None:
             present = torch.unique(self.labels[rows])
             part.labels = torch.searchsorted(present, self.labels[rows])  # 0..C'−1 again if a class is left out
@@ -188,11 +199,18 @@ class Prepared:
         return (self.one_hot.T @ self.features) / self.class_counts[:, None]
 
 
-def prepare(features=None, labels=None, *, targets=None, source_probs=None, device="auto") -> Prepared:
-    """Return ``features`` unchanged when it is already :class:`Prepared`, else validate everything given."""
+def prepare(features=None, labels=None, *, targets=None, source_probs=None, general_features=None,
+            device="auto") -> Prepared:
+    """Return ``features`` unchanged when it is already :class:`Prepared`, else validate everything given.
+
+    ``general_features`` (optional) is a general sample of the same model's features, e.g. on ImageNet validation
+    images, which PED standardises with.
+    """
     if isinstance(features, Prepared):
-        if labels is not None or targets is not None or source_probs is not None:
-            raise MetricInputError("pass the labels / targets when preparing, not beside a Prepared input")
+        if any(value is not None for value in (labels, targets, source_probs, general_features)):
+            raise MetricInputError("pass the labels / targets / general features when preparing, not beside a "
+                                   "Prepared input")
         return features
-    return Prepared(features=features, labels=labels, targets=targets, source_probs=source_probs, device=device)
+    return Prepared(features=features, labels=labels, targets=targets, source_probs=source_probs,
+                    general_features=general_features, device=device)
 
