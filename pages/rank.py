@@ -6,6 +6,7 @@ import streamlit as st
 
 import app_support as shared
 from transfer_core.config import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
+from transfer_core.engines import ENGINES
 from transfer_core.metrics import get_metric, metric_names
 from transfer_core.ranking.ranks import CONSENSUS
 from transfer_core.ranking.run import ENSEMBLE_PCA_DIM, IntervalSettings, rank_run, suggest_ensemble
@@ -15,6 +16,7 @@ INTERVAL_LABELS = {
     "cheap": f"Faster, less faithful: only the quick metrics among those chosen ({', '.join(CHEAP_METRICS)})",
     "off": "Off: no statement about ties",
 }
+ENGINE_LABELS = {"auto": "auto", "torch": "torch", "onnxruntime": "ONNX Runtime"}
 
 
 def duration(seconds: float | None) -> str:
@@ -79,7 +81,7 @@ class IntervalProgress:
 
 
 def run_ranking(dataset, spec, model_ids: list[str], metrics: list[str], mode: str, repeats: int,
-                device: str) -> shared.RunResult:
+                device: str, engine: str) -> shared.RunResult:
     from transfer_core.cache.store import FeatureStore
     from transfer_core.ranking.pipeline import expand_model_ids
 
@@ -89,7 +91,7 @@ def run_ranking(dataset, spec, model_ids: list[str], metrics: list[str], mode: s
                  "scores the features; then every model is re-ranked on subsets of the images to see which are tied.")
         result = rank_run(dataset, ids, metrics=metrics, intervals=IntervalSettings(mode=mode, repeats=repeats),
                           device=device, store=FeatureStore(), progress=ExtractionProgress(ids, status),
-                          interval_progress=IntervalProgress(repeats))
+                          interval_progress=IntervalProgress(repeats), engine=engine)
         ranking = result.ranking
         failed = f", {len(ranking.errors)} failed" if ranking.errors else ""
         status.update(label=f"Ranked {shared.count(len(ranking.models), 'model')} in {duration(result.seconds)}"
@@ -193,6 +195,11 @@ with st.form("rank_form"):
                                  help=f"Random {INTERVAL_FRACTION:.0%} subsets of the images to re-rank on.")
     device = right.selectbox("Device", ["auto", "cpu", "cuda"], key="rank_device", persist_state="session",
                              help="auto = the GPU when there is one.")
+    engine = right.selectbox("Engine", ENGINES, format_func=ENGINE_LABELS.get, key="rank_engine",
+                             persist_state="session",
+                             help="What computes the features. auto = ONNX Runtime on a CPU (several times faster than "
+                                  "torch there; each model is exported once and checked against torch on your "
+                                  "images first, falling back to torch if they disagree) and torch on a GPU.")
     submitted = st.form_submit_button(f"Rank {shared.count(len(model_ids), 'model')}", type="primary",
                                       key="rank_button", disabled=not model_ids)
 st.caption("On a CPU the first run is slow: every model reads every image. The one-click default (about 1 000 images "
@@ -209,7 +216,8 @@ if submitted:
         st.error("Choose at least one metric.")
     else:
         st.session_state.pop(ENSEMBLE, None)
-        st.session_state[shared.RUN] = run_ranking(dataset, spec, model_ids, metrics, mode, int(repeats), device)
+        st.session_state[shared.RUN] = run_ranking(dataset, spec, model_ids, metrics, mode, int(repeats), device,
+                                                      engine)
         st.rerun()  # so the sidebar and the links show the new result
 
 run = shared.current_run()

@@ -83,6 +83,19 @@ def test_the_app_opens_on_rank_with_the_demo_and_default_models_chosen(tiny_defa
                                                          "leep", "nce"]
 
 
+def test_the_engine_choice_reaches_the_run_and_the_table(tiny_defaults, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFER_SCOUT_CACHE", str(tmp_path / "cache"))  # a fresh store: every model extracts
+    app = fresh_app(tiny_defaults)
+    app.selectbox(key="rank_engine").set_value("torch")
+    app.radio(key="rank_interval_mode").set_value("off")
+    app.button(key="rank_button").click().run()
+    assert not app.exception
+    rows = app.session_state[shared.RUN].ranking.models
+    assert [(row.engine, row.cache_hit) for row in rows] == [("torch", False)] * len(MODELS)
+    table = next(frame.value for frame in app.dataframe if "model" in frame.value.columns)
+    assert list(table["engine"]) == ["torch"] * len(MODELS)
+
+
 def test_one_click_ranks_the_defaults_with_chart_table_and_verdict(ranked):
     assert not ranked.exception
     run = ranked.session_state[shared.RUN]
@@ -99,6 +112,8 @@ def test_one_click_ranks_the_defaults_with_chart_table_and_verdict(ranked):
     assert shown == set(MODELS)
     table = next(frame.value for frame in ranked.dataframe if "model" in frame.value.columns)
     assert list(table["model"]) == run.ranking.model_ids
+    assert list(table["engine"]) == [row.engine for row in run.ranking.models]
+    assert all(row.engine == "onnxruntime" for row in run.ranking.models if not row.cache_hit)  # auto on a CPU
 
 
 def test_a_regression_dataset_gets_rank_intervals_and_a_verdict(tiny_defaults, tmp_path):

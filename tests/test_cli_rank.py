@@ -220,3 +220,30 @@ def test_a_ranking_round_trips_through_its_dict_with_the_subsample_that_reloads_
     assert ranking.to_dict() == {key: payload[key] for key in ("dataset", "metrics", "models", "errors", "warnings")}
     again = load_dataset(ranking.dataset["id"], limit=ranking.dataset["limit"], seed=ranking.dataset["seed"])
     assert again.fingerprint == ranking.dataset["fingerprint"]
+
+
+def test_both_engines_give_the_same_scores_and_each_row_names_its_engine(tmp_path, monkeypatch, capsys):
+    """``--engine torch`` and ``--engine onnxruntime`` on fresh stores (the store serves either engine's features,
+    so each run gets its own); the continuous scores agree to the engines' feature tolerance."""
+    rows = {}
+    for engine in ("torch", "onnxruntime"):
+        monkeypatch.setenv("TRANSFER_SCOUT_CACHE", str(tmp_path / engine / "cache"))
+        out = tmp_path / engine / "out"
+        assert main(["rank", "--dataset", "demo:digits", "--models", FAST_MODELS, "--limit", "40", "--metrics",
+                     "logme,leep", "--intervals", "off", "--engine", engine, "--out", str(out)]) == 0
+        assert f"features: 2 extracted by {engine}" in capsys.readouterr().out
+        rows[engine] = {row["model"]: row for row in json.loads((out / "ranking.json").read_text())["models"]}
+        with open(out / "ranking.csv", newline="") as handle:
+            assert {row["engine"] for row in csv.DictReader(handle)} == {engine}
+    for model, by_torch in rows["torch"].items():
+        by_onnx = rows["onnxruntime"][model]
+        assert (by_torch["engine"], by_onnx["engine"]) == ("torch", "onnxruntime")
+        for metric in ("logme", "leep"):
+            assert by_onnx[metric] == pytest.approx(by_torch[metric], rel=1e-3, abs=1e-6), (model, metric)
+
+
+def test_an_unknown_engine_is_refused_by_the_parser(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["rank", "--dataset", "demo:digits", "--models", FAST_MODELS, "--engine", "tensorrt",
+              "--out", str(tmp_path)])
+    assert exited.value.code == 2 and "invalid choice: 'tensorrt'" in capsys.readouterr().err

@@ -163,7 +163,7 @@ def command_rank(args: argparse.Namespace) -> int:
         with TerminalProgress() as progress:
             run = rank_run(dataset, [m.strip() for m in args.models.split(",") if m.strip()], metrics=metrics,
                            intervals=settings, ensemble=True, device=args.device, options=options, store=store,
-                           progress=progress, interval_progress=progress.intervals)
+                           progress=progress, interval_progress=progress.intervals, engine=args.engine)
     except (DatasetError, MetricInputError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     ranking = run.ranking
@@ -179,9 +179,18 @@ def command_rank(args: argparse.Namespace) -> int:
     paths = list(_written(args.out, lambda: write_ranking(run, args.out)))
     if args.report:
         paths.append(_written(args.report, lambda: _write_report(run, dataset, store, args.device, args.report)))
-    print(f"ranked {len(ranking.models)} models on {ranking.dataset['id']} ({ranking.dataset['size']} images); "
-          f"wrote {', '.join(str(path) for path in paths)}")
+    print(f"ranked {len(ranking.models)} models on {ranking.dataset['id']} ({ranking.dataset['size']} images; "
+          f"{_sources(ranking)}); wrote {', '.join(str(path) for path in paths)}")
     return 0
+
+
+def _sources(ranking) -> str:
+    """Where the features came from: "features: 2 from the store, 3 extracted by onnxruntime"."""
+    counts: dict[str, int] = {}
+    for row in ranking.models:
+        source = "from the store" if row.cache_hit else f"extracted by {row.engine}"
+        counts[source] = counts.get(source, 0) + 1
+    return "features: " + ", ".join(f"{count} {source}" for source, count in counts.items())
 
 
 def _write_report(run, dataset, store, device: str, path: str):
@@ -258,7 +267,7 @@ def command_validate(args: argparse.Namespace) -> int:
         ranking = load_ranking(args.ranking)
         _check_writable_folder(args.out, "--out")
         validation = validate(ranking, args.groundtruth, stability=args.stability, device=args.device,
-                              progress=report)
+                              progress=report, engine=args.engine)
     except (GroundTruthError, DatasetError) as exc:
         raise UsageError(str(exc)) from None
     for model_id in validation.missing:
@@ -322,6 +331,9 @@ def command_cache(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from transfer_core.config import DEFAULT_INTERVAL_REPEATS, INTERVAL_MODES
+    from transfer_core.engines import ENGINES
+
+    engine_help = "feature extraction: auto (default; ONNX Runtime on a CPU, torch on CUDA), torch or onnxruntime"
 
     parser = argparse.ArgumentParser(prog="python -m transfer_core",
                                      description="Transfer Scout: rank pre-trained backbones for your dataset.")
@@ -347,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     ranker.add_argument("--limit", type=int, help="a stratified subsample of N images")
     ranker.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
     ranker.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ranker.add_argument("--engine", default=ENGINES[0], choices=ENGINES, help=engine_help)
     ranker.add_argument("--out", required=True, help="folder for ranking.csv and ranking.json")
     ranker.add_argument("--intervals", default=INTERVAL_MODES[0], choices=INTERVAL_MODES,
                         help="rank intervals (which models are tied?) on every metric of the ranking (all, the "
@@ -364,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     validator.add_argument("--stability", type=int, default=0, metavar="N",
                            help="also resample N target subsets x model sub-pools for tau intervals")
     validator.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    validator.add_argument("--engine", default=ENGINES[0], choices=ENGINES, help=engine_help)
     validator.add_argument("--out", required=True, help="folder for groundtruth.csv, evaluation.csv, validation.json")
     validator.set_defaults(handler=command_validate)
 

@@ -98,7 +98,7 @@ def reload_dataset(ranking: Ranking):
 
 
 def groundtruth_for(ranking: Ranking, groundtruth: str, *, protocol: FineTuneProtocol | None = None,
-                    device: str = "auto", progress: ValidationProgress | None = None):
+                    device: str = "auto", progress: ValidationProgress | None = None, engine: str = "auto"):
     """(kind, {model: accuracy}, {model: protocol}, {model: why it failed}) for the ranked models from
     ``groundtruth``: ``"probe"``, ``"finetune"`` or a path to a ``model,accuracy`` CSV. A model that no longer loads
     is reported in the last dict and the others go on."""
@@ -115,7 +115,7 @@ def groundtruth_for(ranking: Ranking, groundtruth: str, *, protocol: FineTunePro
         if progress is not None:
             progress(index, len(models), f"{'linear probe' if groundtruth == 'probe' else 'fine-tuning'} {model_id}")
         try:
-            results[model_id] = (probe_model(model_id, dataset, device=device) if groundtruth == "probe"
+            results[model_id] = (probe_model(model_id, dataset, device=device, engine=engine) if groundtruth == "probe"
                                  else fine_tune(model_id, dataset, protocol=protocol, device=device))
         except ModelLoadError as error:
             failures[model_id] = str(error)
@@ -127,14 +127,16 @@ def groundtruth_for(ranking: Ranking, groundtruth: str, *, protocol: FineTunePro
 
 def validate(ranking: Ranking, groundtruth: str, *, protocol: FineTuneProtocol | None = None, stability: int = 0,
              labels=None, features: FeatureSource | None = None, device: str = "auto",
-             progress: ValidationProgress | None = None, stability_progress: Progress | None = None) -> Validation:
+             progress: ValidationProgress | None = None, stability_progress: Progress | None = None,
+             engine: str = "auto") -> Validation:
     """Evaluate every metric of ``ranking`` against ``groundtruth``; ``stability`` > 0 adds τ over that many
     resampled target subsets × model sub-pools (:func:`resampled_stability`). It re-scores ``features`` with
-    ``labels`` when ``features`` is given (the app's cached ones), else :func:`store_features`."""
+    ``labels`` when ``features`` is given (the app's cached ones), else :func:`store_features`. Features that are not
+    in the store yet are extracted with ``engine`` (:data:`~transfer_core.engines.ENGINES`)."""
     from transfer_core.evidence.evaluation import evaluate_metrics
 
     kind, accuracies, protocols, failures = groundtruth_for(ranking, groundtruth, protocol=protocol, device=device,
-                                                            progress=progress)
+                                                            progress=progress, engine=engine)
     covered = [model for model in ranking.model_ids if model in accuracies]
     missing = [model for model in ranking.model_ids if model not in accuracies]
     if len(covered) < 3:
@@ -148,7 +150,7 @@ def validate(ranking: Ranking, groundtruth: str, *, protocol: FineTuneProtocol |
     validation = Validation(kind, ranking.dataset, accuracies, evaluation, protocols, missing, failures)
     if stability:
         if features is None:
-            labels, features = store_features(ranking, device)
+            labels, features = store_features(ranking, device, engine)
         outcome = resampled_stability(evaluation, accuracies, labels, features, stability, device=device,
                                       progress=stability_progress)
         if isinstance(outcome, str):
@@ -158,7 +160,7 @@ def validate(ranking: Ranking, groundtruth: str, *, protocol: FineTuneProtocol |
     return validation
 
 
-def store_features(ranking: Ranking, device: str = "auto") -> tuple[object, FeatureSource]:
+def store_features(ranking: Ranking, device: str = "auto", engine: str = "auto") -> tuple[object, FeatureSource]:
     """(labels, feature source) of the ranked images: the dataset reloaded, features from the feature store."""
     from transfer_core.cache.store import FeatureStore
     from transfer_core.features import extract_by_id
@@ -166,7 +168,7 @@ def store_features(ranking: Ranking, device: str = "auto") -> tuple[object, Feat
     dataset, store = reload_dataset(ranking), FeatureStore()
 
     def features(model_id: str) -> tuple:
-        extraction, _ = extract_by_id(model_id, dataset, store=store, device=device)
+        extraction, _ = extract_by_id(model_id, dataset, store=store, device=device, engine=engine)
         return extraction.features, extraction.source_probs
 
     return dataset.labels, features

@@ -28,7 +28,7 @@ def _interval_text(interval: tuple[float, float] | None) -> str:
 def ranking_table(ranking, intervals=None) -> list[dict]:
     """One display row per ranked model, best first: position, model, consensus rank (with its rank interval when
     ``intervals`` are given; the column names the interval's metrics when they are not all of the ranking's), each
-    metric's score and rank, feature size, pre-training, extraction time, cache hit."""
+    metric's score and rank, feature size, pre-training, extraction time, cache hit, engine."""
     interval_column = None
     if intervals is not None:
         subset = "" if set(intervals.metrics) == set(ranking.metrics) else f"; {', '.join(intervals.metrics)}"
@@ -43,7 +43,7 @@ def ranking_table(ranking, intervals=None) -> list[dict]:
             shown[metric] = row.score(metric)
             shown[f"{metric} rank"] = row.rank(metric)
         shown.update({"feature dim": row.feature_dim, "pretrained on": row.card.get("pretrained_on", ""),
-                      "extract s": row.extract_seconds, "from cache": row.cache_hit})
+                      "extract s": row.extract_seconds, "from cache": row.cache_hit, "engine": row.engine})
         rows.append(shown)
     return rows
 

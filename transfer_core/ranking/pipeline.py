@@ -38,15 +38,19 @@ def dataset_summary(dataset) -> dict:
 
 def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "all", device: str = "auto",
                  options: dict | None = None, store=None, progress: Progress | None = None,
-                 features_out: dict | None = None) -> Ranking:
-    """Rank ``model_ids`` on a loaded :class:`~transfer_core.data.base.ImageDataset` by each metric and by consensus;
-    ``features_out`` (a dict) receives each ranked model's ``(features, source probabilities or None)``."""
+                 features_out: dict | None = None, engine: str = "auto") -> Ranking:
+    """Rank ``model_ids`` on a loaded :class:`~transfer_core.data.base.ImageDataset` by each metric and by consensus,
+    extracting with ``engine`` (:data:`~transfer_core.engines.ENGINES`); ``features_out`` (a dict) receives each ranked
+    model's ``(features, source probabilities or None)``. Why a model ran in torch instead of ONNX Runtime is one of its
+    warnings."""
     from transfer_core.cache.store import FeatureStore
+    from transfer_core.engines import resolve_engine
     from transfer_core.features import extract_by_id
     from transfer_core.metrics.prepared import prepare
     from transfer_core.metrics.suite import checked_options, score_model
 
     options = checked_options(options)  # an out-of-range option fails here, before any model is loaded
+    resolve_engine(engine, device)  # so does an unknown engine
     store = store if store is not None else FeatureStore()
     ids = expand_model_ids(model_ids)
     scores, facts, errors, warnings_by_model, used_metrics = {}, {}, {}, {}, []
@@ -56,7 +60,8 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
                 progress("extract", _index, len(ids), done, total, eta)
 
         try:
-            extraction, manifest = extract_by_id(model_id, dataset, store=store, device=device, progress=report)
+            extraction, manifest = extract_by_id(model_id, dataset, store=store, device=device, progress=report,
+                                                 engine=engine)
             prepared = prepare(extraction.features, dataset.labels, targets=dataset.targets,
                                source_probs=extraction.source_probs, device=device)
             outcomes = score_model(prepared, metrics, options)
@@ -66,10 +71,13 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
         scores[model_id] = {name: outcome.value for name, outcome in outcomes.items()}
         facts[model_id] = {"feature_dim": int(extraction.features.shape[1]),
                            "extract_seconds": round(float(extraction.seconds), 3),
-                           "cache_hit": bool(extraction.cache_hit), "card": manifest.card.to_dict()}
+                           "cache_hit": bool(extraction.cache_hit), "engine": extraction.engine,
+                           "card": manifest.card.to_dict()}
         if features_out is not None:
             features_out[model_id] = (extraction.features, extraction.source_probs)
         warnings_by_model[model_id] = [f"{o.name}: {w}" for o in outcomes.values() for w in o.warnings]
+        if extraction.engine_note:
+            warnings_by_model[model_id].insert(0, f"engine: {extraction.engine_note}")
         used_metrics += [name for name in outcomes if name not in used_metrics]
         if progress is not None:
             progress("scored", index, len(ids), 1, 1, 0.0)

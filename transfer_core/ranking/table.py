@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from transfer_core.ranking.ranks import CONSENSUS, rank_models
 
-FACTS = ("feature_dim", "extract_seconds", "cache_hit", "card")  # the extraction facts after the scores
+FACTS = ("feature_dim", "extract_seconds", "cache_hit", "engine", "card")  # the extraction facts after the scores
 
 
 def rank_column(metric: str) -> str:
@@ -24,7 +24,7 @@ def rank_column(metric: str) -> str:
 @dataclass(frozen=True)
 class ModelRow:
     """One ranked model: its score and rank per metric, its consensus rank, and the facts of its extraction
-    (feature size, seconds, whether the features came from the cache, the model card)."""
+    (feature size, seconds, whether the features came from the cache, the engine that computed them, the card)."""
 
     model: str
     scores: dict[str, float | None]
@@ -32,6 +32,7 @@ class ModelRow:
     feature_dim: int | None = None
     extract_seconds: float | None = None
     cache_hit: bool | None = None
+    engine: str | None = None
     card: dict = field(default_factory=dict)
 
     @property
