@@ -46,18 +46,16 @@ def prepare(model: LoadedModel, graph: SourceGraph, batch: torch.Tensor, store: 
                           "exporting it again", stacklevel=3)
             graphs.discard(store, key)
     images = _sample(batch)
-    reference = _reference(graph, images)
-    if reference is None:
+    if _reference(graph, images) is None:
         return Prepared(None)
-    verdict, data, runner = _exported(graph, images, reference)
+    verdict, data, runner = _exported(graph, images)
     if store is not None:
         meta = {"model_id": model.model_id, "dataset_id": dataset_id, "images": len(images), **verdict.to_dict()}
         graphs.record(store, key, meta, data if verdict.passed else None)
     return Prepared(runner, None) if verdict.passed else Prepared(None, verdict.reason)
 
 
-def _exported(graph: SourceGraph, images: torch.Tensor, reference: tuple[torch.Tensor, ...]
-              ) -> tuple[Verdict, bytes | None, OnnxRunner | None]:
+def _exported(graph: SourceGraph, images: torch.Tensor) -> tuple[Verdict, bytes | None, OnnxRunner | None]:
     """Export, load and verify; each step's failure becomes a failed verdict."""
     try:
         data = export_graph(graph, images)
@@ -68,7 +66,7 @@ def _exported(graph: SourceGraph, images: torch.Tensor, reference: tuple[torch.T
     except Exception as err:
         return failed(f"ONNX Runtime could not load the exported graph ({_brief(err)})"), None, None
     try:
-        verdict = verify(runner, reference, images)
+        verdict = verify(runner, lambda batch: _reference(graph, batch) or (), images)
     except Exception as err:
         return failed(f"ONNX Runtime failed on the exported graph ({_brief(err)})"), None, None
     return verdict, data, runner

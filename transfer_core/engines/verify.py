@@ -2,13 +2,14 @@
 
 The error of an output is *relative to its scale*: ``max |onnx − torch| / max |torch|`` over the whole output array
 (features, then logits), so it reads the same for features of any magnitude and is not fooled by the many near-zero
-entries of ReLU features (an element-wise relative error would be). The images go through the graph twice: as the
+entries of ReLU features (an element-wise relative error would be). The images go through both engines twice: as the
 batch the graph was traced on, and the first image alone, which catches a trace that froze its batch size.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -44,21 +45,20 @@ def failed(reason: str) -> Verdict:
     return Verdict(False, reason, {})
 
 
-def verify(run, reference: tuple[torch.Tensor, ...], images: torch.Tensor) -> Verdict:
-    """Compare ``run(images)`` (and ``run(images[:1])``) with torch's ``reference`` outputs of ``images``.
+def verify(run, reference: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], images: torch.Tensor) -> Verdict:
+    """Compare ``run(batch)`` with torch's ``reference(batch)`` for ``images`` and for ``images[:1]``.
 
-    ``run`` maps a batch to ``(features, logits or None)``; ``reference`` is ``(features,)`` or ``(features,
+    ``run`` maps a batch to ``(features, logits or None)``; ``reference`` to ``(features,)`` or ``(features,
     logits)``.
     """
-    names = ("features", "logits")[: len(reference)]
-    expected = [output.float().numpy() for output in reference]
     errors = {}
     for suffix, batch in (("", images), (" (one image)", images[:1])):
+        expected = reference(batch)
         outputs = [output for output in run(batch) if output is not None]
         if len(outputs) != len(expected):
             return failed(f"the graph gives {len(outputs)} output(s), torch {len(expected)}")
-        for name, output, wanted in zip(names, outputs, expected):
-            errors[name + suffix] = relative_error(output.numpy(), wanted[: len(batch)])
+        for name, output, wanted in zip(("features", "logits"), outputs, expected):
+            errors[name + suffix] = relative_error(output.numpy(), wanted.float().numpy())
     worst = max(errors, key=errors.get)
     if errors[worst] <= TOLERANCE:
         return Verdict(True, None, errors)
