@@ -214,14 +214,12 @@ def _embedder(model: LoadedModel, engine: str, device: torch.device, first: torc
               store: FeatureStore | None, dataset_id: str) -> tuple[Embed, str, str | None]:
     """What embeds a batch (features and source probabilities), the engine it uses and the note when ONNX Runtime
     was asked for but the model runs in torch."""
-    memory_format = torch.channels_last
-    extractor = model.extractor.to(device=device, memory_format=memory_format).eval()
     head = model.head.to(device).eval() if model.head is not None else None
-    if engine == "onnxruntime":
+    if engine == "onnxruntime":  # on the CPU (resolve_engine); the weights as they are (no copy) for the export
         from transfer_core.engines.export import SourceGraph
         from transfer_core.engines.prepare import prepare
 
-        prepared = prepare(model, SourceGraph(extractor, head), first, store, dataset_id)
+        prepared = prepare(model, SourceGraph(model.extractor.to(device).eval(), head), first, store, dataset_id)
         if prepared.runner is not None:
             return lambda batch: _embed_onnx(model.model_id, prepared.runner, batch), engine, None
         if prepared.reason is not None:  # (None: torch's own outputs are invalid, which the torch path reports)
@@ -230,6 +228,8 @@ def _embedder(model: LoadedModel, engine: str, device: torch.device, first: torc
         engine, note = "torch", prepared.reason
     else:
         note = None
+    memory_format = torch.channels_last
+    extractor = model.extractor.to(device=device, memory_format=memory_format).eval()
     reduced_precision = autocast_dtype(device)
 
     def embed(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

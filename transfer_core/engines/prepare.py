@@ -46,17 +46,19 @@ def prepare(model: LoadedModel, graph: SourceGraph, batch: torch.Tensor, store: 
                           "exporting it again", stacklevel=3)
             graphs.discard(store, key)
     images = _sample(batch)
-    if _reference(graph, images) is None:
+    cases = [("", images, _reference(graph, images)), (" (one image)", images[:1], _reference(graph, images[:1]))]
+    if any(expected is None for _, _, expected in cases):
         return Prepared(None)
-    verdict, data, runner = _exported(graph, images)
+    verdict, data, runner = _exported(graph, images, cases)
     if store is not None:
         meta = {"model_id": model.model_id, "dataset_id": dataset_id, "images": len(images), **verdict.to_dict()}
         graphs.record(store, key, meta, data if verdict.passed else None)
     return Prepared(runner, None) if verdict.passed else Prepared(None, verdict.reason)
 
 
-def _exported(graph: SourceGraph, images: torch.Tensor) -> tuple[Verdict, bytes | None, OnnxRunner | None]:
-    """Export, load and verify; each step's failure becomes a failed verdict."""
+def _exported(graph: SourceGraph, images: torch.Tensor, cases: list
+              ) -> tuple[Verdict, bytes | None, OnnxRunner | None]:
+    """Export (traced on ``images``), load and verify on ``cases``; each step's failure becomes a failed verdict."""
     try:
         data = export_graph(graph, images)
     except Exception as err:  # the exporter raises anything for a model it cannot trace
@@ -66,7 +68,7 @@ def _exported(graph: SourceGraph, images: torch.Tensor) -> tuple[Verdict, bytes 
     except Exception as err:
         return failed(f"ONNX Runtime could not load the exported graph ({_brief(err)})"), None, None
     try:
-        verdict = verify(runner, lambda batch: _reference(graph, batch) or (), images)
+        verdict = verify(runner, cases)
     except Exception as err:
         return failed(f"ONNX Runtime failed on the exported graph ({_brief(err)})"), None, None
     return verdict, data, runner

@@ -9,7 +9,6 @@ batch the graph was traced on, and the first image alone, which catches a trace 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -45,23 +44,21 @@ def failed(reason: str) -> Verdict:
     return Verdict(False, reason, {})
 
 
-def verify(run, reference: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], images: torch.Tensor) -> Verdict:
-    """Compare ``run(batch)`` with torch's ``reference(batch)`` for ``images`` and for ``images[:1]``.
+def verify(run, cases: list[tuple[str, torch.Tensor, tuple[torch.Tensor, ...]]]) -> Verdict:
+    """Compare ``run(batch)`` with torch's outputs ``expected`` for each ``(label, batch, expected)`` case.
 
-    ``run`` maps a batch to ``(features, logits or None)``; ``reference`` to ``(features,)`` or ``(features,
-    logits)``.
+    ``run`` maps a batch to ``(features, logits or None)``; ``expected`` is ``(features,)`` or ``(features, logits)``.
     """
     errors = {}
-    for suffix, batch in (("", images), (" (one image)", images[:1])):
-        expected = reference(batch)
+    for label, batch, expected in cases:
         outputs = [output for output in run(batch) if output is not None]
         if len(outputs) != len(expected):
             return failed(f"the graph gives {len(outputs)} output(s), torch {len(expected)}")
         for name, output, wanted in zip(("features", "logits"), outputs, expected):
-            errors[name + suffix] = relative_error(output.numpy(), wanted.float().numpy())
+            errors[name + label] = relative_error(output.numpy(), wanted.float().numpy())
     worst = max(errors, key=errors.get)
     if errors[worst] <= TOLERANCE:
         return Verdict(True, None, errors)
     reason = (f"ONNX Runtime's {worst} differ from torch's by {errors[worst]:.2g} relative (max |difference| / max "
-              f"|torch value| on {len(images)} images; the tolerance is {TOLERANCE:g})")
+              f"|torch value| on {len(cases[0][1])} images; the tolerance is {TOLERANCE:g})")
     return Verdict(False, reason, errors)
