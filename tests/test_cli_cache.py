@@ -29,7 +29,7 @@ def test_info_counts_each_kind_and_clear_removes_them(cache, capsys):
     assert main(["cache", "clear"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("removed 1 feature entries, 0 extracted zip datasets, 0 model manifests, "
-                          "0 fine-tuning runs, 1 uploads, 0 exported ONNX graph files from ")
+                          "0 fine-tuning runs, 1 uploads, 0 exported ONNX graph files, 0 feature rows per image from ")
     assert sorted(path.name for path in cache.iterdir()) == [MARKER]
 
 

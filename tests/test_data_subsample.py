@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from transfer_core.data import DatasetError
-from transfer_core.data.subsample import class_quotas, subsample_indices
+from transfer_core.data.subsample import class_quotas, nested_slices, subsample_indices
 
 
 @pytest.mark.parametrize(("counts", "limit", "expected"), [
@@ -61,3 +61,34 @@ def test_no_limit_or_a_limit_at_least_the_size_keeps_everything():
     assert subsample_indices(3, None, 0, labels).tolist() == [0, 1, 2]
     assert subsample_indices(3, 3, 0, labels).tolist() == [0, 1, 2]
     assert subsample_indices(3, 10, 0).tolist() == [0, 1, 2]
+
+
+def test_nested_slices_grow_keep_class_proportions_and_end_with_everything():
+    labels = np.repeat(np.array(["a", "b", "c"]), [600, 300, 100])
+    np.random.default_rng(1).shuffle(labels)
+    slices = nested_slices(len(labels), (0.15, 0.4, 1.0), seed=7, labels=labels)
+    assert [len(part) for part in slices] == [150, 400, 1000]
+    assert dict(zip(*np.unique(labels[slices[0]], return_counts=True))) == {"a": 90, "b": 45, "c": 15}
+    for smaller, larger in zip(slices, slices[1:]):
+        assert np.isin(smaller, larger).all()
+    assert slices[-1].tolist() == list(range(1000))
+    assert all(np.array_equal(a, b) for a, b in zip(slices, nested_slices(1000, (0.15, 0.4, 1.0), 7, labels)))
+
+
+def test_nested_slices_keep_every_class_and_stay_nested_where_quotas_would_shrink():
+    labels = np.array([0] * 7 + [1] * 2 + [2])  # a tiny class: at least one image from the first slice on
+    slices = nested_slices(10, (0.1, 0.3, 0.5, 0.7, 1.0), seed=0, labels=labels)
+    assert all(set(labels[part]) == {0, 1, 2} for part in slices)
+    for smaller, larger in zip(slices, slices[1:]):
+        assert np.isin(smaller, larger).all()
+
+
+def test_nested_slices_for_regression_are_prefixes_of_one_shuffle():
+    slices = nested_slices(20, (0.25, 0.5, 1.0), seed=3)
+    assert [len(part) for part in slices] == [5, 10, 20] and np.isin(slices[0], slices[1]).all()
+
+
+@pytest.mark.parametrize("fractions", [(), (0.0, 1.0), (0.5, 0.2), (0.5, 1.5)])
+def test_nested_slices_refuse_fractions_that_do_not_grow_within_one(fractions):
+    with pytest.raises(DatasetError, match="slice fractions"):
+        nested_slices(10, fractions, seed=0)

@@ -10,8 +10,10 @@ import pytest
 from store_helpers import age, crashed_write
 from transfer_core.cache.layout import DATASETS, MARKER, RUNS, STALE_SECONDS, UPLOADS, NotAStoreError
 from transfer_core.cache.locks import release
+from transfer_core.cache.rows import rows_key, write_rows
 from transfer_core.cache.store import FeatureStore, store_key
 from transfer_core.data.archive import extract_zip
+from transfer_core.engines import graphs
 from transfer_core.groundtruth.runstore import RunStore
 from transfer_core.models import load_model
 from transfer_core.models.manifest import remember_manifest
@@ -49,6 +51,8 @@ def store(random_cnn, tmp_path):
         archive.writestr("cat/1.png", b"x")
         archive.writestr("dog/1.png", b"y")
     extract_zip(tmp_path / "pets.zip", store)
+    write_rows(store, rows_key({"model": "m"}), ["files|a", "files|b"], {"features": np.ones((2, 3))}, {})
+    graphs.record(store, graphs.graph_key(random_cnn), {"passed": False, "reason": "test"}, None)
     return store
 
 
@@ -82,10 +86,12 @@ def test_clear_removes_every_kind_the_store_wrote_and_nothing_else(store):
     link = store.root / "models" / f"{store_key({'link': 1})}.json"
     os.symlink(store.root / "models" / "my-checkpoint.pth", link)
     usage = {kind.kind.folder: kind.count for kind in store.usage().kinds}
-    assert usage == {"entries": 1, "datasets": 1, "models": 1, "groundtruth": 1, "uploads": 1}
+    assert usage == {"entries": 1, "datasets": 1, "models": 1, "groundtruth": 1, "uploads": 1, "graphs": 1,
+                     "rows": 1}
     cleared = store.clear()
     assert cleared.removed == {"feature entries": 1, "extracted zip datasets": 1, "model manifests": 1,
-                               "fine-tuning runs": 1, "uploads": 1} and cleared.in_use == 0
+                               "fine-tuning runs": 1, "uploads": 1, "exported ONNX graph files": 1,
+                               "feature rows per image": 1} and cleared.in_use == 0
     assert files_under(store.root) == set(USER_FILES) | {MARKER}
     assert link.is_symlink() and link.read_bytes() == b"weights"  # a link is never the store's
     assert sum(kind.count for kind in store.usage().kinds) == 0
@@ -125,7 +131,8 @@ def test_manifests_runs_and_uploads_are_counted_but_never_evicted(store):
     small = FeatureStore(store.root, max_bytes=1)
     small.evict()
     usage = {kind.kind.folder: kind.count for kind in small.usage().kinds}
-    assert usage == {"entries": 0, "datasets": 0, "models": 1, "groundtruth": 1, "uploads": 1}  # the capped ones go
+    assert usage == {"entries": 0, "datasets": 0, "models": 1, "groundtruth": 1, "uploads": 1, "graphs": 0,
+                     "rows": 0}  # the capped ones go
     assert small.usage().bytes == 0
 
 

@@ -5,8 +5,9 @@ files, when ``$TRANSFER_SCOUT_CACHE`` points at a shared folder) is never counte
 under hidden temporary names; a staging file or folder older than :data:`STALE_SECONDS` that no live writer holds
 (:mod:`transfer_core.cache.locks`) is abandoned and removed. The store marks a root with :data:`MARKER` when it
 creates it; :func:`clear` refuses a non-empty root without the marker unless all it holds are the store's folders (a
-store from before the marker). Feature entries and extracted datasets count against the size cap and are evicted
-least recently used first ("used" = modification time, bumped on every read or reuse), and so do exported ONNX
+store from before the marker). Feature entries, feature rows per image (one item per model,
+:mod:`transfer_core.cache.rows`) and extracted datasets count against the size cap and are evicted least recently
+used first ("used" = modification time, bumped on every read or reuse), and so do exported ONNX
 graphs and their verdicts (:mod:`transfer_core.engines.graphs`): each is as large as its model's weights (tens of MB),
 and rebuilt from the model in seconds when evicted, so the cap the user set holds them too. Model manifests (a few
 KB), fine-tuning runs (hours of work) and uploads (the user's own files) are counted and cleared, never evicted.
@@ -68,7 +69,9 @@ UPLOADS = Kind("uploads", "uploads", re.compile("[0-9a-f]{16}"), True, False,  #
 _GRAPH_ITEM = DIGEST + f"(?:{re.escape(GRAPH_SUFFIX)}|{re.escape(VERDICT_SUFFIX)})"
 GRAPHS = Kind("graphs", "exported ONNX graph files", re.compile(_GRAPH_ITEM), False, True,  # engines/graphs.py
               _atomic_temp(_GRAPH_ITEM))
-KINDS = (FEATURES, DATASETS, MANIFESTS, RUNS, UPLOADS, GRAPHS)
+ROWS = Kind("rows", "feature rows per image", re.compile(DIGEST), True, True,  # transfer_core.cache.rows
+            _atomic_temp(DIGEST + re.escape(ENTRY_SUFFIX)), nested=True)
+KINDS = (FEATURES, DATASETS, MANIFESTS, RUNS, UPLOADS, GRAPHS, ROWS)
 
 
 class NotAStoreError(TransferScoutError, ValueError):

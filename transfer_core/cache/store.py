@@ -43,7 +43,7 @@ FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 5 * 2**30
 _META_NAME = "__meta__"
 _KEY_PATTERN = re.compile(DIGEST)
-_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError)
+READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError)
 
 
 def default_root() -> Path:
@@ -95,13 +95,13 @@ class FeatureStore:
         """
         path = self.path(key)
         try:
-            entry = _read(path)
+            entry = read_entry(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        except _READ_ERRORS as err:
+        except READ_ERRORS as err:
             problem = f"cannot be read ({type(err).__name__}: {err})"
         else:
-            problem = _problem(entry, rows, tuple(required))
+            problem = entry_problem(entry, rows, tuple(required))
         if problem is not None:
             warnings.warn(f"feature store entry {path} {problem}; removed it, so it is computed again", stacklevel=2)
             _remove(path)
@@ -115,11 +115,9 @@ class FeatureStore:
         Returns False when the entry alone is larger than the size cap (it is then not kept).
         """
         target = self.path(key)
-        _check_arrays(arrays)
-        payload = {name: np.asarray(array) for name, array in arrays.items()}
-        payload[_META_NAME] = np.array(json.dumps({**meta, "created": time.time()}, allow_nan=False))
+        check_arrays(arrays)
         claim(self.root, FEATURES)
-        atomic_write(target, lambda stream: np.savez(stream, allow_pickle=False, **payload))
+        write_entry(target, arrays, meta)
         return self.evict(keep=target)
 
     def folder(self, kind: Kind) -> Path:
@@ -138,7 +136,16 @@ class FeatureStore:
         return usage(self.root, self.max_bytes)
 
 
-def _read(path: Path) -> StoreEntry:
+def write_entry(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write ``arrays`` (checked with :func:`check_arrays`) and JSON ``meta`` (plus ``created``) as one entry at
+    ``path``, atomically."""
+    payload = {name: np.asarray(array) for name, array in arrays.items()}
+    payload[_META_NAME] = np.array(json.dumps({**meta, "created": time.time()}, allow_nan=False))
+    atomic_write(path, lambda stream: np.savez(stream, allow_pickle=False, **payload))
+
+
+def read_entry(path: Path) -> StoreEntry:
+    """The entry at ``path``; one of :data:`READ_ERRORS` when it does not read back."""
     with np.load(path, allow_pickle=False) as stored:
         if _META_NAME not in stored.files:
             raise ValueError("the entry has no metadata")
@@ -149,7 +156,7 @@ def _read(path: Path) -> StoreEntry:
     return StoreEntry(arrays, meta)
 
 
-def _problem(entry: StoreEntry, rows: int | None, required: tuple[str, ...]) -> str | None:
+def entry_problem(entry: StoreEntry, rows: int | None, required: tuple[str, ...]) -> str | None:
     """Why ``entry`` is not what the caller expects, or None."""
     missing = [name for name in required if name not in entry.arrays]
     if missing:
@@ -162,7 +169,8 @@ def _problem(entry: StoreEntry, rows: int | None, required: tuple[str, ...]) -> 
     return None
 
 
-def _check_arrays(arrays: dict[str, np.ndarray]) -> None:
+def check_arrays(arrays: dict[str, np.ndarray]) -> None:
+    """A ``ValueError`` unless every array is finite and numeric under an allowed name."""
     for name, array in arrays.items():
         if name == _META_NAME or not name.isidentifier():
             raise ValueError(f"array name {name!r} is not allowed in the feature store")

@@ -80,6 +80,7 @@ def to_dataset(catalogue: Catalogue, dataset_id: str, limit: int | None, seed: i
         notes=list(catalogue.notes),
         limit=limit,
         seed=seed,
+        item_keys=[f"{catalogue.source}|{key}" for key in catalogue.images.keys(chosen)],
     )
 
 
