@@ -24,9 +24,10 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
+from transfer_core.cache.rows import read_rows, rows_key, write_rows
 from transfer_core.cache.store import FeatureStore
-from transfer_core.data.base import ImageDataset
-from transfer_core.engines import resolve_engine
+from transfer_core.data.base import ImageDataset, dataset_part
+from transfer_core.engines import check_engine, resolve_engine
 from transfer_core.errors import TransferScoutError
 from transfer_core.models.base import LoadedModel, Preprocessing
 from transfer_core.models.manifest import ModelManifest, read_manifest, remember_manifest
@@ -80,42 +81,73 @@ def preprocess(image: Image.Image, preprocessing: Preprocessing) -> torch.Tensor
 
 def feature_key_parts(model: LoadedModel | ModelManifest, dataset: ImageDataset) -> dict:
     """Everything the stored features depend on (the device and the engine are left out: a hit is valid for any)."""
+    return {"kind": "features", **_model_parts(model), "dataset": dataset.fingerprint, "images": dataset.size}
+
+
+def _model_parts(model: LoadedModel | ModelManifest) -> dict:
+    """What a feature row depends on besides its image: the key of the model's rows
+    (:mod:`transfer_core.cache.rows`)."""
     manifest = model if isinstance(model, ModelManifest) else ModelManifest.of(model)
-    return {"kind": "features", "extraction": EXTRACTION_VERSION, "model": manifest.fingerprint,
+    return {"extraction": EXTRACTION_VERSION, "model": manifest.fingerprint,
             "preprocessing": manifest.preprocessing.to_dict(), "layer": manifest.layer,
-            "source_head": manifest.has_head, "dataset": dataset.fingerprint, "images": dataset.size}
+            "source_head": manifest.has_head}
+
+
+class LoadedModels:
+    """Models kept loaded, each with the engine it opened, for a run that extracts from them more than once (an
+    anytime ranking asks every model for several slices of the images): each is loaded and its engine opened once."""
+
+    def __init__(self):
+        self._models: dict[tuple[str, str | None], LoadedModel] = {}
+        self.embedders: dict[tuple[str, str, str], tuple[Embed, str, str | None]] = {}
+
+    def load(self, model_id: str, layer: str | None) -> LoadedModel:
+        from transfer_core.models import load_model
+
+        if (model_id, layer) not in self._models:
+            self._models[model_id, layer] = load_model(model_id, layer=layer)
+        return self._models[model_id, layer]
 
 
 def extract_by_id(model_id: str, dataset: ImageDataset, *, store: FeatureStore, layer: str | None = None,
                   device: str | torch.device = "auto", batch_size: int = 64, num_workers: int = 0,
-                  progress: Progress | None = None, engine: str = "auto") -> tuple[ExtractionResult, ModelManifest]:
+                  progress: Progress | None = None, engine: str = "auto",
+                  models: LoadedModels | None = None) -> tuple[ExtractionResult, ModelManifest]:
     """:func:`extract_features` of a model ID, and the model's manifest (fingerprint, card, ...), without loading the
-    model when its manifest and its features are both in ``store`` (:mod:`transfer_core.models.manifest`)."""
+    model when its manifest and its features (or a row for every image) are in ``store``
+    (:mod:`transfer_core.models.manifest`); ``models`` keeps the loaded model for later calls."""
     from transfer_core.models import load_model
 
-    resolve_engine(engine, device)  # an unknown engine fails even when the features are cached
+    check_engine(engine)  # an unknown engine fails even when the features are cached
     manifest = read_manifest(model_id, layer, store.root)
     if manifest is not None:
         started = time.perf_counter()
         hit = _stored(store, store.key(feature_key_parts(manifest, dataset)), dataset, progress, started)
+        if hit is None:
+            hit = _stored_rows(store, manifest, dataset, progress, started)
         if hit is not None:
             return hit, manifest
-    model = load_model(model_id, layer=layer)
+    model = models.load(model_id, layer) if models is not None else load_model(model_id, layer=layer)
     remember_manifest(model, layer, store.root)
     return extract_features(model, dataset, device=device, batch_size=batch_size, num_workers=num_workers,
-                            progress=progress, store=store, engine=engine), ModelManifest.of(model)
+                            progress=progress, store=store, engine=engine, models=models), ModelManifest.of(model)
 
 
 def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str | torch.device = "auto",
                      batch_size: int = 64, num_workers: int = 0, progress: Progress | None = None,
-                     store: FeatureStore | None = None, engine: str = "auto") -> ExtractionResult:
+                     store: FeatureStore | None = None, engine: str = "auto",
+                     models: LoadedModels | None = None) -> ExtractionResult:
     """Features (and source-class probabilities) of every image of ``dataset`` under ``model``.
+
+    With a ``store``, images whose rows the model already computed (in any dataset, :mod:`transfer_core.cache.rows`)
+    are read, only the others are extracted, and the new rows are kept; ``models`` keeps the engine opened for the
+    model (:class:`LoadedModels`).
 
     ``engine`` is one of :data:`~transfer_core.engines.ENGINES` ("auto": ONNX Runtime on a CPU, torch on CUDA; an
     unknown name is an :class:`~transfer_core.engines.EngineError`). ``progress(done, total, eta_seconds)`` is called
     once before the first batch (ETA None) and after every batch; a cache hit reports ``(total, total, 0.0)`` once.
     """
-    engine, resolved = resolve_engine(engine, device)
+    check_engine(engine)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if dataset.size < 1:
@@ -125,20 +157,62 @@ def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str |
     cached = _stored(store, key, dataset, progress, started) if store is not None else None
     if cached is not None:
         return cached
-    features, source_probs, engine, note = _run(model, dataset, resolved, engine, batch_size, num_workers, progress,
-                                                started, store)
+    asked, resolved = resolve_engine(engine, device)
+    stored = _row_lookup(store, model, dataset) if store is not None else None
+    if stored is not None and stored.found.all():
+        return _rows_hit(stored, dataset, progress, started)
+    missing = np.arange(dataset.size) if stored is None else np.flatnonzero(~stored.found)
+    done_before = dataset.size - missing.size
+    report = None if progress is None else (lambda done, _, eta: progress(done_before + done, dataset.size, eta))
+    new, engine, note = _run(model, dataset_part(dataset, missing), resolved, asked, batch_size, num_workers, report,
+                             started, store, models)
+    arrays = new if done_before == 0 else {name: _merged(stored, name, missing, rows) for name, rows in new.items()}
     seconds = time.perf_counter() - started
     if store is not None:
-        arrays = {"features": features} if source_probs is None else {"features": features,
-                                                                       "source_probs": source_probs}
         meta = {"model_id": model.model_id, "dataset_id": dataset.dataset_id, "seconds": seconds,
                 "device": str(resolved), "engine": engine, "engine_note": note, "images": dataset.size,
-                "feature_dim": int(features.shape[1])}
+                "feature_dim": int(arrays["features"].shape[1])}
         try:
+            keys = dataset.image_keys()
+            write_rows(store, rows_key(_model_parts(model)), [keys[i] for i in missing], new, meta)
             store.put(key, arrays, meta)
         except OSError as err:  # the features are good; only the cache is unavailable (disk full, read-only, ...)
             warnings.warn(f"features of {model.model_id!r} were not cached in {store.root}: {err}", stacklevel=2)
-    return ExtractionResult(features, source_probs, seconds, False, str(resolved), engine, note)
+    return ExtractionResult(arrays["features"], arrays.get("source_probs"), seconds, False, str(resolved), engine,
+                            note)
+
+
+def _row_lookup(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset):
+    """The model's stored rows for the images of ``dataset`` (:func:`~transfer_core.cache.rows.read_rows`)."""
+    manifest = model if isinstance(model, ModelManifest) else ModelManifest.of(model)
+    names = ["features", "source_probs"] if manifest.has_head else ["features"]
+    return read_rows(store, rows_key(_model_parts(manifest)), dataset.image_keys(), names)
+
+
+def _rows_hit(stored, dataset: ImageDataset, progress: Progress | None, started: float) -> ExtractionResult:
+    """An extraction assembled from stored rows alone (every image had one)."""
+    if progress is not None:
+        progress(dataset.size, dataset.size, 0.0)
+    first = stored.meta[0]
+    note = first.get("engine_note")
+    return ExtractionResult(stored.arrays["features"], stored.arrays.get("source_probs"),
+                            time.perf_counter() - started, True, str(first.get("device", "unknown")),
+                            str(first.get("engine", "torch")), note if isinstance(note, str) else None)
+
+
+def _stored_rows(store: FeatureStore, manifest: ModelManifest, dataset: ImageDataset, progress: Progress | None,
+                 started: float) -> ExtractionResult | None:
+    """:func:`_rows_hit` when every image of ``dataset`` has a stored row, else None."""
+    stored = _row_lookup(store, manifest, dataset)
+    return _rows_hit(stored, dataset, progress, started) if stored.found.all() else None
+
+
+def _merged(stored, name: str, missing: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
+    """The stored rows of ``name`` with the ``new_rows`` of the ``missing`` images put in their places."""
+    merged = np.empty((stored.found.size, *new_rows.shape[1:]), dtype=new_rows.dtype)
+    merged[stored.found] = stored.arrays[name]
+    merged[missing] = new_rows
+    return merged
 
 
 def _stored(store: FeatureStore, key: str, dataset: ImageDataset, progress: Progress | None,
@@ -179,9 +253,10 @@ class PreprocessedImages(torch.utils.data.Dataset):
 
 
 def _run(model: LoadedModel, dataset: ImageDataset, device: torch.device, engine: str, batch_size: int,
-         num_workers: int, progress: Progress | None, started: float, store: FeatureStore | None
-         ) -> tuple[np.ndarray, np.ndarray | None, str, str | None]:
-    """Features, source probabilities, the engine that computed them and why it is not the one asked for."""
+         num_workers: int, progress: Progress | None, started: float, store: FeatureStore | None,
+         models: LoadedModels | None) -> tuple[dict[str, np.ndarray], str, str | None]:
+    """``{"features": ..., "source_probs": ...}`` (the latter only with a head), the engine that computed them and why
+    it is not the one asked for; the embedder is taken from (and kept in) ``models`` when given."""
     _checked(model.preprocessing)  # a bad configuration fails here, not as an error blamed on the first image
     on_cuda = device.type == "cuda"
     loader = torch.utils.data.DataLoader(PreprocessedImages(dataset, model.preprocessing), batch_size=batch_size,
@@ -192,7 +267,13 @@ def _run(model: LoadedModel, dataset: ImageDataset, device: torch.device, engine
     batches = iter(loader)
     first = next(batches)
     setup = time.perf_counter()
-    embed, engine, note = _embedder(model, engine, device, first, store, dataset.dataset_id)
+    opened = (model.fingerprint, engine, str(device))
+    if models is not None and opened in models.embedders:
+        embed, engine, note = models.embedders[opened]
+    else:
+        embed, engine, note = _embedder(model, engine, device, first, store, dataset.dataset_id)
+        if models is not None:
+            models.embedders[opened] = embed, engine, note
     setup = time.perf_counter() - setup  # export and verification: once per model, left out of the ETA
     with torch.inference_mode():
         for batch in itertools.chain([first], batches):
@@ -203,8 +284,10 @@ def _run(model: LoadedModel, dataset: ImageDataset, device: torch.device, engine
             if progress is not None:
                 elapsed = max(time.perf_counter() - started - setup, 0.0)
                 progress(done, dataset.size, elapsed / done * (dataset.size - done))
-    features = torch.cat(feature_batches).numpy()
-    return features, (torch.cat(prob_batches).numpy() if model.head is not None else None), engine, note
+    arrays = {"features": torch.cat(feature_batches).numpy()}
+    if model.head is not None:
+        arrays["source_probs"] = torch.cat(prob_batches).numpy()
+    return arrays, engine, note
 
 
 Embed = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]

@@ -31,10 +31,12 @@ from transfer_core.cache.store import (
 
 @dataclass(frozen=True)
 class StoredRows:
-    """Which of the requested images have rows (``found``, one flag per image) and those rows, in request order."""
+    """Which of the requested images have rows (``found``, one flag per image), those rows in request order, and the
+    metadata of the chunks they came from."""
 
     found: np.ndarray
     arrays: dict[str, np.ndarray]
+    meta: list[dict]
 
 
 def rows_key(model_parts: dict) -> str:
@@ -53,6 +55,7 @@ def read_rows(store: FeatureStore, key: str, images: Sequence[str], names: Seque
     found = np.zeros(len(images), dtype=bool)
     pieces: dict[str, list] = {name: [] for name in names}
     positions: list[np.ndarray] = []
+    used: list[dict] = []
     folder = _folder(store, key)
     for path in sorted(folder.glob(f"*{ENTRY_SUFFIX}")):
         entry = _chunk(path, names)
@@ -65,12 +68,13 @@ def read_rows(store: FeatureStore, key: str, images: Sequence[str], names: Seque
         taken, at = np.array([row for row, _ in rows]), np.array([position for _, position in rows])
         found[at] = True
         positions.append(at)
+        used.append(entry.meta)
         for name in names:
             pieces[name].append(entry.arrays[name][taken])
     if positions:
         touch(folder)
     order = np.argsort(np.concatenate(positions)) if positions else np.array([], dtype=np.int64)
-    return StoredRows(found, {name: np.concatenate(parts)[order] for name, parts in pieces.items() if parts})
+    return StoredRows(found, {name: np.concatenate(parts)[order] for name, parts in pieces.items() if parts}, used)
 
 
 def write_rows(store: FeatureStore, key: str, images: Sequence[str], arrays: dict[str, np.ndarray],

@@ -25,9 +25,7 @@ def resolve_engine(engine: str, device: str | torch.device | None = "auto") -> t
     ONNX Runtime runs on the CPU: with ``device="auto"`` it takes the CPU even where CUDA is present; an explicit
     CUDA device with ``engine="onnxruntime"`` is an :class:`EngineError`.
     """
-    if engine not in ENGINES:
-        raise EngineError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)} (auto: ONNX Runtime on a CPU, "
-                          "torch on CUDA)")
+    check_engine(engine)
     resolved = resolve_device(device)
     if engine == "auto":
         return ("onnxruntime" if resolved.type == "cpu" else "torch"), resolved
@@ -37,3 +35,11 @@ def resolve_engine(engine: str, device: str | torch.device | None = "auto") -> t
         raise EngineError(f"engine 'onnxruntime' runs on the CPU, but device {str(resolved)!r} was requested; use "
                           "device='cpu', or engine='torch' or 'auto' on CUDA")
     return engine, resolved
+
+
+def check_engine(engine: str) -> str:
+    """``engine`` when it is one of :data:`ENGINES`, else an :class:`EngineError` naming them."""
+    if engine not in ENGINES:
+        raise EngineError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)} (auto: ONNX Runtime on a CPU, "
+                          "torch on CUDA)")
+    return engine
