@@ -146,6 +146,7 @@ def command_rank(args: argparse.Namespace) -> int:
     from transfer_core.cache.store import FeatureStore
     from transfer_core.data import DatasetError, load_dataset
     from transfer_core.metrics.errors import MetricInputError
+    from transfer_core.ranking.anytime import rank_anytime
     from transfer_core.ranking.output import write_ranking
     from transfer_core.ranking.progress import TerminalProgress
     from transfer_core.ranking.run import IntervalSettings, rank_run
@@ -160,10 +161,13 @@ def command_rank(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
         _report_dataset(dataset)
         store = FeatureStore()
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
         with TerminalProgress() as progress:
-            run = rank_run(dataset, [m.strip() for m in args.models.split(",") if m.strip()], metrics=metrics,
-                           intervals=settings, ensemble=True, device=args.device, options=options, store=store,
-                           progress=progress, interval_progress=progress.intervals, engine=args.engine)
+            common = {"metrics": metrics, "intervals": settings, "ensemble": True, "device": args.device,
+                      "options": options, "store": store, "progress": progress,
+                      "interval_progress": progress.intervals, "engine": args.engine}
+            run = (rank_anytime(dataset, models, on_slice=_SliceReport(args.out, progress), **common) if args.anytime
+                   else rank_run(dataset, models, **common))
     except (DatasetError, MetricInputError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     ranking = run.ranking
@@ -191,6 +195,32 @@ def _sources(ranking) -> str:
         source = "from the store" if row.cache_hit else f"extracted by {row.engine}"
         counts[source] = counts.get(source, 0) + 1
     return "features: " + ", ".join(f"{count} {source}" for source, count in counts.items())
+
+
+class _SliceReport:
+    """``rank --anytime``: each provisional ranking on stdout as it completes, and ``DIR/progress.jsonl`` rewritten
+    (atomically) with one line per slice so far."""
+
+    def __init__(self, folder: str, progress):
+        self.path, self.progress, self.lines = os.path.join(folder, "progress.jsonl"), progress, []
+
+    def __call__(self, provisional) -> None:
+        from pathlib import Path
+
+        from transfer_core.cache.atomic import atomic_write_text
+        from transfer_core.models.ids import display_names
+
+        line = provisional.progress_line()
+        self.lines.append(json.dumps(line, allow_nan=False))
+        atomic_write_text(Path(self.path), "\n".join(self.lines) + "\n")
+        names = display_names([entry["model"] for entry in line["ranking"]])
+        order = ", ".join(f"{position}. {names[entry['model']]} ({entry['consensus_rank']:g})"
+                          for position, entry in enumerate(line["ranking"], start=1)
+                          if entry["consensus_rank"] is not None)
+        kind = "final" if provisional.final else "provisional"
+        self.progress.pause()
+        print(f"{kind} ranking on {provisional.images} of {provisional.total} images after "
+              f"{provisional.seconds:.1f} s: {order}", flush=True)
 
 
 def _write_report(run, dataset, store, device: str, path: str):
@@ -330,7 +360,7 @@ def command_cache(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from transfer_core.config import DEFAULT_INTERVAL_REPEATS, INTERVAL_MODES
+    from transfer_core.config import ANYTIME_FRACTIONS, DEFAULT_INTERVAL_REPEATS, INTERVAL_MODES
     from transfer_core.engines import ENGINES
 
     engine_help = "feature extraction: auto (default; ONNX Runtime on a CPU, torch on CUDA), torch or onnxruntime"
@@ -360,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     ranker.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
     ranker.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ranker.add_argument("--engine", default=ENGINES[0], choices=ENGINES, help=engine_help)
+    ranker.add_argument("--anytime", action="store_true",
+                        help="rank on growing stratified slices of the images (about "
+                             f"{', '.join(f'{f:.0%}' for f in ANYTIME_FRACTIONS)}), print each provisional ranking "
+                             "and write DIR/progress.jsonl, one line per slice")
     ranker.add_argument("--out", required=True, help="folder for ranking.csv and ranking.json")
     ranker.add_argument("--intervals", default=INTERVAL_MODES[0], choices=INTERVAL_MODES,
                         help="rank intervals (which models are tied?) on every metric of the ranking (all, the "

@@ -90,6 +90,9 @@ def reload_dataset(ranking: Ranking):
     from transfer_core.data import load_dataset
 
     info = ranking.dataset
+    if info.get("part_of") is not None:
+        raise GroundTruthError(f"this ranking is provisional: it rests on {info.get('size')} of the {info['part_of']} "
+                               "images (the anytime ranking was stopped early); rank to the end before validating")
     dataset = load_dataset(info["id"], limit=info.get("limit"), seed=info.get("seed", 0))
     if dataset.fingerprint != info.get("fingerprint"):
         raise GroundTruthError(f"dataset {info['id']!r} changed since it was ranked (different images or labels): "

@@ -31,6 +31,8 @@ def dataset_summary(dataset) -> dict:
     summary = {"id": dataset.dataset_id, "name": dataset.name, "size": dataset.size,
                "fingerprint": dataset.fingerprint, "task": "classification" if dataset.labels is not None
                else "regression", "skipped": len(dataset.skipped), "limit": dataset.limit, "seed": dataset.seed}
+    if dataset.part_of is not None:
+        summary["part_of"] = dataset.part_of  # a provisional (anytime) ranking rests on a slice of the images
     if dataset.labels is not None:
         summary["classes"] = [str(c) for c in dataset.classes]
     return summary
@@ -38,10 +40,11 @@ def dataset_summary(dataset) -> dict:
 
 def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "all", device: str = "auto",
                  options: dict | None = None, store=None, progress: Progress | None = None,
-                 features_out: dict | None = None, engine: str = "auto") -> Ranking:
+                 features_out: dict | None = None, engine: str = "auto", models=None) -> Ranking:
     """Rank ``model_ids`` on a loaded :class:`~transfer_core.data.base.ImageDataset` by each metric and by consensus,
     extracting with ``engine`` (:data:`~transfer_core.engines.ENGINES`); ``features_out`` (a dict) receives each ranked
-    model's ``(features, source probabilities or None)``. Why a model ran in torch instead of ONNX Runtime is one of its
+    model's ``(features, source probabilities or None)``; ``models`` (a :class:`~transfer_core.features.LoadedModels`)
+    keeps the loaded models for a later run. Why a model ran in torch instead of ONNX Runtime is one of its
     warnings."""
     from transfer_core.cache.store import FeatureStore
     from transfer_core.engines import resolve_engine
@@ -61,7 +64,7 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
 
         try:
             extraction, manifest = extract_by_id(model_id, dataset, store=store, device=device, progress=report,
-                                                 engine=engine)
+                                                 engine=engine, models=models)
             prepared = prepare(extraction.features, dataset.labels, targets=dataset.targets,
                                source_probs=extraction.source_probs, device=device)
             outcomes = score_model(prepared, metrics, options)

@@ -21,6 +21,11 @@ class TerminalProgress:
             self._bar.close()
             self._bar = None
 
+    def pause(self) -> None:
+        """Close the current bar, so a line printed now is not drawn over (the next callback opens a new one)."""
+        self._close()
+        self._model_index = None
+
     def __call__(self, stage: str, model_index: int, model_count: int, done: int, total: int, eta) -> None:
         from tqdm import tqdm
 
