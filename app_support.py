@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import streamlit as st
 
 from transfer_core.app_state import AppDefaults, app_defaults
@@ -57,6 +58,11 @@ class RunResult:
     result: RankRun
     spec: DatasetSpec
     dataset_fingerprint: str
+    part: np.ndarray | None = None  # a provisional (anytime) run: the images of the dataset it rests on
+
+    @property
+    def provisional(self) -> bool:
+        return self.part is not None
 
     @property
     def ranking(self) -> Ranking:
@@ -194,8 +200,11 @@ def require_run() -> RunResult:
 
 
 def run_dataset(run: RunResult):
-    """The dataset the run ranked on (re-read when it fell out of the cache)."""
-    return load_spec(run.spec)
+    """The dataset the run ranked on (re-read when it fell out of the cache): for a provisional run, its slice."""
+    from transfer_core.data.base import dataset_part
+
+    dataset = load_spec(run.spec)
+    return dataset if run.part is None else dataset_part(dataset, run.part)
 
 
 def run_features(run: RunResult, model_id: str):

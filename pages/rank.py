@@ -7,6 +7,7 @@ import streamlit as st
 import app_support as shared
 from transfer_core.config import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
 from transfer_core.engines import ENGINES
+from transfer_core.evidence.anytime import agreement_sentence
 from transfer_core.metrics import get_metric, metric_names
 from transfer_core.ranking.ranks import CONSENSUS
 from transfer_core.ranking.run import ENSEMBLE_PCA_DIM, IntervalSettings, rank_run, suggest_ensemble
@@ -44,6 +45,7 @@ class ExtractionProgress:
     def __init__(self, model_ids: list[str], status):
         self.model_ids = model_ids
         self.status = status
+        self.stage = ""  # which slice of an anytime ranking is running ("" for a plain one)
         self.started = time.perf_counter()
         self.overall = st.progress(0.0, text=f"All {shared.count(len(model_ids), 'model')}: starting…")
         self.current = st.progress(0.0, text="Loading the first model…")
@@ -54,16 +56,16 @@ class ExtractionProgress:
             share = done / total if total else 1.0
             text = (f"{done} of {total} images · about {duration(eta)} left for this model" if done < total
                     else "features ready; scoring them with the metrics…")
-            self.current.progress(share, text=f"Model {index + 1} of {count}, {model}: {text}")
+            self.current.progress(share, text=f"{self.stage}Model {index + 1} of {count}, {model}: {text}")
             share *= self.EXTRACTION_SHARE
         else:
             share = 1.0
-            self.current.progress(1.0, text=f"Model {index + 1} of {count}, {model}: scored")
+            self.current.progress(1.0, text=f"{self.stage}Model {index + 1} of {count}, {model}: scored")
         fraction = min((index + share) / count, 1.0)
         elapsed = time.perf_counter() - self.started
         remaining = elapsed * (1 - fraction) / fraction if fraction > 0 else None
-        self.overall.progress(fraction, text=f"All {count} models: {fraction:.0%} done · about {duration(remaining)} "
-                                             "left in total")
+        self.overall.progress(fraction, text=f"{self.stage}all {count} models: {fraction:.0%} done · about "
+                                             f"{duration(remaining)} left")
         self.status.update(label=f"Ranking: model {index + 1} of {count} ({model})…", expanded=True)
 
 
@@ -81,22 +83,65 @@ class IntervalProgress:
 
 
 def run_ranking(dataset, spec, model_ids: list[str], metrics: list[str], mode: str, repeats: int,
-                device: str, engine: str) -> shared.RunResult:
+                device: str, engine: str, anytime: bool) -> shared.RunResult:
     from transfer_core.cache.store import FeatureStore
+    from transfer_core.ranking.anytime import rank_anytime
     from transfer_core.ranking.pipeline import expand_model_ids
 
     ids = expand_model_ids(model_ids)
+    board = st.empty()  # the provisional ranking of an anytime run, replaced by each better one
     with st.status(f"Ranking {shared.count(len(ids), 'model')} on {dataset.size} images…", expanded=True) as status:
         st.write("Each model reads every image once (its features are then cached on disk), then every metric "
                  "scores the features; then every model is re-ranked on subsets of the images to see which are tied.")
-        result = rank_run(dataset, ids, metrics=metrics, intervals=IntervalSettings(mode=mode, repeats=repeats),
-                          device=device, store=FeatureStore(), progress=ExtractionProgress(ids, status),
-                          interval_progress=IntervalProgress(repeats), engine=engine)
+        progress = ExtractionProgress(ids, status)
+        common = {"metrics": metrics, "intervals": IntervalSettings(mode=mode, repeats=repeats), "device": device,
+                  "store": FeatureStore(), "progress": progress, "interval_progress": IntervalProgress(repeats),
+                  "engine": engine}
+        if anytime:
+            st.button("Stop and keep the provisional ranking", key="rank_stop", icon=":material/stop_circle:",
+                      help="The ranking shown above stays (and can be explored and exported); ranking again later "
+                           "extracts only the images not read yet.")
+            slices = AnytimeBoard(board, progress, spec, dataset.fingerprint)
+            result = rank_anytime(dataset, ids, on_slice=slices, **common)
+            board.empty()
+        else:
+            result = rank_run(dataset, ids, **common)
         ranking = result.ranking
         failed = f", {len(ranking.errors)} failed" if ranking.errors else ""
         status.update(label=f"Ranked {shared.count(len(ranking.models), 'model')} in {duration(result.seconds)}"
                             f"{failed}", state="complete" if ranking.models else "error", expanded=False)
     return shared.RunResult(result, spec, dataset.fingerprint)
+
+
+class AnytimeBoard:
+    """``on_slice`` of an anytime ranking on the page: each provisional run is kept as the session's result (so a stop
+    keeps it) and drawn in ``board``, labelled with the images it rests on and how far such rankings were from the
+    final one in our measurements."""
+
+    def __init__(self, board, progress: ExtractionProgress, spec, fingerprint: str):
+        self.board, self.progress, self.spec, self.fingerprint = board, progress, spec, fingerprint
+
+    def __call__(self, provisional) -> None:
+        from transfer_core.data.base import dataset_part
+        from transfer_core.presentation.views import ranking_figure
+
+        part = None if provisional.final else provisional.indices
+        fingerprint = self.fingerprint if part is None else dataset_part(shared.load_spec(self.spec), part).fingerprint
+        st.session_state[shared.RUN] = shared.RunResult(provisional.run, self.spec, fingerprint, part)
+        share = provisional.images / provisional.total
+        self.progress.stage = f"Refining beyond {share:.0%} of the images: " if part is not None else ""
+        if part is None or not provisional.run.ranking.models:
+            return
+        with self.board.container(border=True):
+            st.markdown(f"**Provisional ranking** on {provisional.images} of {provisional.total} images "
+                        f"({share:.0%}), after {duration(provisional.seconds)}; it is refined as more images are read.")
+            caveat = agreement_sentence(share)
+            if caveat:
+                st.caption(caveat)
+            if provisional.run.verdict is not None:
+                st.success(provisional.run.verdict.text, icon=":material/hourglass_top:")
+            st.plotly_chart(ranking_figure(provisional.run.ranking, intervals=provisional.run.consensus_intervals()),
+                            key=f"rank_provisional_chart_{provisional.images}", width="stretch")
 
 
 @st.fragment
@@ -107,6 +152,11 @@ def show_results(run: shared.RunResult) -> None:
 
     ranking = run.ranking
     st.header("Result")
+    if run.provisional:
+        size = ranking.dataset.get("part_of")
+        st.warning(f"Provisional: this ranking rests on {ranking.dataset['size']} of the {size} images (the run was "
+                   "stopped early). Press the Rank button to finish it: the images already read are not read again. "
+                   + agreement_sentence(ranking.dataset["size"] / size), icon=":material/hourglass_top:")
     for model, message in ranking.errors.items():
         st.error(f"**{model}** could not be ranked and was left out (the other models were ranked): {message}")
     if not ranking.models:
@@ -195,6 +245,9 @@ with st.form("rank_form"):
                                  help=f"Random {INTERVAL_FRACTION:.0%} subsets of the images to re-rank on.")
     device = right.selectbox("Device", ["auto", "cpu", "cuda"], key="rank_device", persist_state="session",
                              help="auto = the GPU when there is one.")
+    anytime = left.toggle("Show a provisional ranking early", value=True, key="rank_anytime", persist_state="session",
+                          help="Rank on a first 15 % of the images, then refine on more until all are ranked; stop "
+                               "at any point and keep what is there.")
     engine = right.selectbox("Engine", ENGINES, format_func=ENGINE_LABELS.get, key="rank_engine",
                              persist_state="session",
                              help="What computes the features. auto = ONNX Runtime on a CPU (several times faster than "
@@ -217,7 +270,7 @@ if submitted:
     else:
         st.session_state.pop(ENSEMBLE, None)
         st.session_state[shared.RUN] = run_ranking(dataset, spec, model_ids, metrics, mode, int(repeats), device,
-                                                      engine)
+                                                      engine, anytime)
         st.rerun()  # so the sidebar and the links show the new result
 
 run = shared.current_run()

@@ -285,6 +285,33 @@ def test_models_page_selects_and_reports_a_broken_checkpoint(tiny_defaults):
     assert shared.UPLOADED_MODELS not in app.session_state  # nothing added to the selection
 
 
+def test_the_one_click_run_ends_on_the_whole_set_and_a_stopped_one_keeps_its_provisional_ranking(ranked):
+    """The default ranks anytime; a run stopped after its first slice keeps that ranking, says so, and the other
+    pages work on the slice it rests on."""
+    from transfer_core.data.base import dataset_part
+    from transfer_core.ranking.anytime import rank_anytime
+    from transfer_core.ranking.run import IntervalSettings
+
+    assert not ranked.session_state[shared.RUN].provisional and "part_of" not in ranked.session_state[
+        shared.RUN].ranking.dataset
+    spec = ranked.session_state[shared.RUN].spec
+    dataset = shared.load_spec(spec)
+    slices = []
+    rank_anytime(dataset, MODELS, metrics=["knn", "logme"], intervals=IntervalSettings(repeats=5),
+                 on_slice=slices.append, fractions=(0.5, 1.0))
+    first = slices[0]
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    app.session_state[shared.RUN] = shared.RunResult(first.run, spec, dataset_part(dataset, first.indices).fingerprint,
+                                                     first.indices)
+    app.run()
+    assert not app.exception
+    assert any(f"this ranking rests on {first.images} of the 24 images" in warning.value for warning in app.warning)
+    app.switch_page(shared.PAGE_EXPLORE).run()
+    assert not app.exception
+    (projection,) = figures(app)
+    assert sum(len(values(trace["x"])) for trace in projection["data"]) == first.images
+
+
 def test_explore_fisher_projection_in_2d_and_3d(ranked):
     ranked.switch_page(shared.PAGE_EXPLORE).run()
     assert not ranked.exception

@@ -83,3 +83,20 @@ def test_loaded_models_load_each_model_and_open_its_engine_once(tmp_path):
         assert not result.cache_hit and result.engine == "onnxruntime"
     assert len(models.embedders) == 1
     assert models.load(MODEL, None) is models.load(MODEL, None)
+
+
+def test_a_whole_entry_from_before_rows_existed_gives_its_rows_on_the_next_hit(tmp_path):
+    import shutil
+
+    from transfer_core.cache.layout import ROWS
+
+    store = FeatureStore(tmp_path)
+    digits = load_dataset("demo:digits", limit=30, seed=0)
+    first, _ = extract_by_id(MODEL, digits, store=store, device="cpu")
+    shutil.rmtree(tmp_path / ROWS.folder)  # as a store written before per-image rows
+    again, _ = extract_by_id(MODEL, digits, store=store, device="cpu")
+    assert again.cache_hit and (tmp_path / ROWS.folder).is_dir()
+    models = LoadedModels()
+    part, _ = extract_by_id(MODEL, dataset_part(digits, np.arange(0, 30, 2)), store=store, device="cpu", models=models)
+    assert part.cache_hit and not models.embedders
+    np.testing.assert_array_equal(part.features, first.features[::2])

@@ -122,7 +122,7 @@ def extract_by_id(model_id: str, dataset: ImageDataset, *, store: FeatureStore, 
     manifest = read_manifest(model_id, layer, store.root)
     if manifest is not None:
         started = time.perf_counter()
-        hit = _stored(store, store.key(feature_key_parts(manifest, dataset)), dataset, progress, started)
+        hit = _stored(store, manifest, dataset, progress, started)
         if hit is None:
             hit = _stored_rows(store, manifest, dataset, progress, started)
         if hit is not None:
@@ -153,8 +153,7 @@ def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str |
     if dataset.size < 1:
         raise ValueError(f"dataset {dataset.dataset_id!r} has no images to extract features from")
     started = time.perf_counter()
-    key = store.key(feature_key_parts(model, dataset)) if store is not None else None
-    cached = _stored(store, key, dataset, progress, started) if store is not None else None
+    cached = _stored(store, model, dataset, progress, started) if store is not None else None
     if cached is not None:
         return cached
     asked, resolved = resolve_engine(engine, device)
@@ -175,11 +174,24 @@ def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str |
         try:
             keys = dataset.image_keys()
             write_rows(store, rows_key(_model_parts(model)), [keys[i] for i in missing], new, meta)
-            store.put(key, arrays, meta)
+            store.put(store.key(feature_key_parts(model, dataset)), arrays, meta)
         except OSError as err:  # the features are good; only the cache is unavailable (disk full, read-only, ...)
             warnings.warn(f"features of {model.model_id!r} were not cached in {store.root}: {err}", stacklevel=2)
     return ExtractionResult(arrays["features"], arrays.get("source_probs"), seconds, False, str(resolved), engine,
                             note)
+
+
+def _keep_rows(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset, entry) -> None:
+    """Write the rows of ``entry`` (a whole stored extraction) for the images whose rows the model lacks."""
+    missing = np.flatnonzero(~_row_lookup(store, model, dataset).found)
+    if not missing.size:
+        return
+    keys = dataset.image_keys()
+    try:
+        write_rows(store, rows_key(_model_parts(model)), [keys[i] for i in missing],
+                   {name: array[missing] for name, array in entry.arrays.items()}, entry.meta)
+    except (OSError, ValueError):  # a read-only store, or an entry whose arrays the rows do not take: rows wait
+        pass
 
 
 def _row_lookup(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset):
@@ -215,13 +227,15 @@ def _merged(stored, name: str, missing: np.ndarray, new_rows: np.ndarray) -> np.
     return merged
 
 
-def _stored(store: FeatureStore, key: str, dataset: ImageDataset, progress: Progress | None,
-            started: float) -> ExtractionResult | None:
-    """The stored extraction under ``key`` (reported to ``progress`` as done), or None on a miss (the store drops an
-    entry without features, with non-finite values or with another number of rows than the dataset)."""
-    cached = store.get(key, rows=dataset.size, required=("features",))
+def _stored(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset,
+            progress: Progress | None, started: float) -> ExtractionResult | None:
+    """The stored extraction of ``model`` on ``dataset`` (reported to ``progress`` as done), or None on a miss (the
+    store drops an entry without features, with non-finite values or with another number of rows than the dataset).
+    A hit also keeps the rows of its images that the model's rows lack (entries written before rows existed)."""
+    cached = store.get(store.key(feature_key_parts(model, dataset)), rows=dataset.size, required=("features",))
     if cached is None:
         return None
+    _keep_rows(store, model, dataset, cached)
     if progress is not None:
         progress(dataset.size, dataset.size, 0.0)
     note = cached.meta.get("engine_note")

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from transfer_core.config import ANYTIME_FRACTIONS
 from transfer_core.ranking.pipeline import expand_model_ids
 from transfer_core.ranking.run import RankRun, rank_run
@@ -21,13 +23,17 @@ from transfer_core.ranking.run import RankRun, rank_run
 
 @dataclass(frozen=True)
 class Provisional:
-    """The run on one slice: it rests on ``images`` of the ``total`` images, ``seconds`` after the start; ``final`` on
-    the whole set."""
+    """The run on one slice: it rests on ``images`` of the ``total`` images (``indices`` into the whole dataset),
+    ``seconds`` after the start; ``final`` on the whole set."""
 
     run: RankRun
-    images: int
+    indices: np.ndarray
     total: int
     seconds: float
+
+    @property
+    def images(self) -> int:
+        return int(self.indices.size)
 
     @property
     def final(self) -> bool:
@@ -61,7 +67,7 @@ def rank_anytime(dataset, model_ids: list[str], *, fractions: tuple[float, ...] 
         errors.update(run.ranking.errors)
         run.ranking.errors = dict(errors)
         if on_slice is not None:
-            on_slice(Provisional(run, part.size, dataset.size, time.perf_counter() - started))
+            on_slice(Provisional(run, indices, dataset.size, time.perf_counter() - started))
         ids = _cheapest_first(run, [model for model in ids if model not in errors])
     return run
 
