@@ -5,7 +5,8 @@ until the whole set is ranked; the last slice is the whole dataset, so the final
 Each slice extends the one before (:func:`~transfer_core.data.subsample.nested_slices`): the feature store keeps rows
 per image (:mod:`transfer_core.cache.rows`), so a slice extracts only its new images, and every model is loaded (and
 its engine opened) once for the whole run (:class:`~transfer_core.features.LoadedModels`). Within a slice the models
-run cheapest first, by the seconds per image each took in the slice before.
+run cheapest first, by the seconds per image each took in the slice before; the final slice runs them in the given
+order, so the final run is the plain one.
 """
 
 from __future__ import annotations
@@ -48,22 +49,28 @@ class Provisional:
 
 def rank_anytime(dataset, model_ids: list[str], *, fractions: tuple[float, ...] = ANYTIME_FRACTIONS,
                  on_slice: Callable[[Provisional], None] | None = None, ensemble: bool = False,
-                 **run_options) -> RankRun:
+                 slice_seed: int | None = None, **run_options) -> RankRun:
     """:func:`~transfer_core.ranking.run.rank_run` on each slice of ``dataset`` in turn (``run_options`` are its
     keywords); ``on_slice`` hears every provisional run as soon as it is complete (the last one is the final run,
-    which it returns). The ensemble suggestion is computed on the final slice only. A model that fails on a slice is
-    not tried again; later rankings keep its error."""
+    which it returns). The slices are drawn with ``slice_seed`` (default: the dataset's seed). The ensemble suggestion
+    is computed on the final slice only. A model that fails on a slice is not tried again; later rankings keep its
+    error."""
     from transfer_core.data.base import dataset_part
     from transfer_core.data.subsample import nested_slices
     from transfer_core.features import LoadedModels
 
     started = time.perf_counter()
-    slices = nested_slices(dataset.size, tuple(fractions), dataset.seed, dataset.labels)
-    ids, errors = expand_model_ids(model_ids), {}
+    seed = dataset.seed if slice_seed is None else slice_seed
+    slices = nested_slices(dataset.size, tuple(fractions), seed, dataset.labels)
+    given = expand_model_ids(model_ids)
+    ids, errors = list(given), {}
     run_options.setdefault("models", LoadedModels())
     for indices in slices:
         part = dataset_part(dataset, indices)
-        run = rank_run(part, ids, ensemble=ensemble and part.size == dataset.size, **run_options)
+        final = part.size == dataset.size
+        if final:  # the whole set in the given order: the final run is exactly the plain one (ties keep their order)
+            ids = [model for model in given if model in ids]
+        run = rank_run(part, ids, ensemble=ensemble and final, **run_options)
         errors.update(run.ranking.errors)
         run.ranking.errors = dict(errors)
         if on_slice is not None:
