@@ -7,8 +7,8 @@ import streamlit as st
 import app_support as shared
 from transfer_core.config import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
 from transfer_core.engines import ENGINES
-from transfer_core.evidence.anytime import agreement_sentence
 from transfer_core.metrics import get_metric, metric_names
+from transfer_core.presentation.measured import agreement_sentence, cold_cost_sentence
 from transfer_core.ranking.ranks import CONSENSUS
 from transfer_core.ranking.run import ENSEMBLE_PCA_DIM, IntervalSettings, rank_run, suggest_ensemble
 
@@ -255,10 +255,10 @@ with st.form("rank_form"):
                                   "images first, falling back to torch if they disagree) and torch on a GPU.")
     submitted = st.form_submit_button(f"Rank {shared.count(len(model_ids), 'model')}", type="primary",
                                       key="rank_button", disabled=not model_ids)
-st.caption("On a CPU the first run is slow: every model reads every image. The one-click default (about 1 000 images "
-           "× 14 models; the slower VGG-class checkpoints are opt-in on the Models page) measured about 23 minutes on "
-           "2 busy CPU cores; a GPU needs a small fraction of that. The progress bars show an ETA per model. Features "
-           "are cached on disk, so running the same choices again takes seconds.")
+st.caption("On a CPU the first run is the slow one: every model reads every image once (the slower VGG-class "
+           "checkpoints are opt-in on the Models page). " + cold_cost_sentence() + " The progress bars show an ETA "
+           "from this machine's measured speed. Features are cached on disk, so running the same choices again, or on "
+           "more images, reads only what is new.")
 with st.expander("What each metric measures", expanded=not submitted and shared.current_run() is None):
     st.dataframe([{"metric": name, "what it tells you (higher is better)": get_metric(name).meaning,
                    "paper": get_metric(name).citation} for name in metric_names()], hide_index=True,
