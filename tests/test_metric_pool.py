@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from transfer_core.metrics import get_pool_metric, is_pool_relative, metric_names, pool_metric_names
+from transfer_core.metrics import get_metric, get_pool_metric, is_pool_relative, metric_names, pool_metric_names
 from transfer_core.metrics.errors import MetricInputError, TransferabilityWarning
 from transfer_core.metrics.etran import etran_components
 from transfer_core.metrics.ncti import ncti_components
@@ -22,7 +22,9 @@ def random_pool(name, models=5, seed=0):
 def test_registry_keeps_pool_metrics_apart_from_per_model_ones():
     assert pool_metric_names() == ["ncti", "etran"]
     assert is_pool_relative("ncti") and is_pool_relative("etran") and not is_pool_relative("sfda")
-    assert not {"ncti", "etran"} & (set(REGISTRY) | set(metric_names()))
+    assert not {"ncti", "etran"} & set(REGISTRY)  # no lone score
+    assert metric_names()[-3:] == ["ncti", "etran", "ped"]  # but plain names that score and rank accept
+    assert get_metric("ncti") is get_pool_metric("ncti") and get_metric("ncti").options == {}
     assert get_pool_metric("ncti").parts == ("ncti.seli", "ncti.ncc", "ncti.vc")
     assert get_pool_metric("etran").weights == {"etran.lda": 0.85, "etran.energy": 0.15}
     assert get_pool_metric("ncti").components is ncti_components

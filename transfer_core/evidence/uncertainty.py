@@ -31,7 +31,7 @@ from transfer_core.metrics import get_metric
 from transfer_core.metrics.errors import MetricInputError
 from transfer_core.metrics.prepared import Prepared, prepare
 from transfer_core.metrics.registry import CLASSIFICATION, REGRESSION
-from transfer_core.metrics.suite import score_model, select_metrics
+from transfer_core.metrics.suite import pool_outcomes, score_model, select_metrics
 from transfer_core.ranking.ranks import CONSENSUS, rank_models
 
 # progress(done, total, eta_seconds): one step per (subset, model) scored
@@ -125,8 +125,9 @@ class ScoreDraws:
 
 def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, targets=None,
                      metrics: str | list[str] = "all", source_probs_by_model: dict[str, np.ndarray] | None = None,
-                     fraction: float = 0.8, repeats: int = 20, seed: int = 0, options: dict | None = None,
-                     device: str = "auto", progress: Progress | None = None) -> ScoreDraws:
+                     general_features_by_model: dict[str, np.ndarray] | None = None, fraction: float = 0.8,
+                     repeats: int = 20, seed: int = 0, options: dict | None = None, device: str = "auto",
+                     progress: Progress | None = None) -> ScoreDraws:
     """Score every model with :func:`~transfer_core.metrics.suite.score_model` on each subset (as the ranking does).
 
     Give class ``labels`` (class-stratified subsets) or regression ``targets`` [N] / [N, K] (plain random
@@ -134,6 +135,9 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
     model (its scores are NaN), and a metric that does not support the task is not run, as in the ranking
     pipeline. Each model's inputs are validated once; every subset shares them (and, with fewer images than
     feature dimensions, their Gram matrices: :meth:`~transfer_core.metrics.prepared.Prepared.subset`).
+    A pool-relative metric (NCTI, ETran) is combined on each subset across that subset's models
+    (:func:`~transfer_core.metrics.suite.pool_outcomes`: the min-max is recomputed per subset). PED standardises
+    with ``general_features_by_model[model]`` when given (the whole general sample on every subset).
     """
     models = list(features_by_model)
     if not models:
@@ -144,7 +148,9 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
         rows = len(features_by_model[model])
         if rows != len(values) or (probs.get(model) is not None and len(probs[model]) != len(values)):
             raise InvalidInputError(f"{model}: the features / source probabilities and the {kind} differ in length")
-    full = {model: prepare(features_by_model[model], source_probs=probs.get(model), device=device, **{kind: values})
+    general = general_features_by_model or {}
+    full = {model: prepare(features_by_model[model], source_probs=probs.get(model),
+                           general_features=general.get(model), device=device, **{kind: values})
             for model in models}
     names = _metric_names(metrics, full, kind)
     subsets = _subsets(kind, values, fraction, repeats, seed)
@@ -152,15 +158,17 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
     warnings_by_model: dict[str, dict[str, None]] = {model: {} for model in models}
     started, total = time.perf_counter(), repeats * len(models)
     for draw, subset in enumerate(subsets):
+        outcomes = {}
         for column, model in enumerate(models):
-            prepared = full[model].subset(subset)
-            for name, outcome in score_model(prepared, names, options).items():
-                scores[name][draw, column] = np.nan if outcome.value is None else outcome.value
-                warnings_by_model[model].update(dict.fromkeys(f"{name}: {text}" for text in outcome.warnings))
+            outcomes[model] = score_model(full[model].subset(subset), names, options)
             if progress is not None:
                 done = draw * len(models) + column + 1
                 elapsed = time.perf_counter() - started
                 progress(done, total, elapsed / done * (total - done))
+        for column, (model, by_metric) in enumerate(pool_outcomes(outcomes).items()):
+            for name, outcome in by_metric.items():
+                scores[name][draw, column] = np.nan if outcome.value is None else outcome.value
+                warnings_by_model[model].update(dict.fromkeys(f"{name}: {text}" for text in outcome.warnings))
     return ScoreDraws(models, names, subsets, scores, {model: list(seen) for model, seen in warnings_by_model.items()})
 
 
@@ -259,15 +267,17 @@ def _number(value: float) -> float | None:
 
 def subsample_rank_intervals(features_by_model: dict[str, np.ndarray], labels=None, *, targets=None,
                              metrics: str | list[str] = "all",
-                             source_probs_by_model: dict[str, np.ndarray] | None = None, fraction: float = 0.8,
+                             source_probs_by_model: dict[str, np.ndarray] | None = None,
+                             general_features_by_model: dict[str, np.ndarray] | None = None, fraction: float = 0.8,
                              repeats: int = 20, seed: int = 0, level: float = 0.9, options: dict | None = None,
                              device: str = "auto", progress: Progress | None = None) -> RankIntervals:
     """Median rank and central ``level`` rank interval of every model over ``repeats`` subsets (``fraction``
     of each class for ``labels``, of all samples for regression ``targets``; without replacement, seeded),
-    per metric and by consensus."""
+    per metric and by consensus (the scores of :func:`subsample_scores`)."""
     draws = subsample_scores(features_by_model, labels, targets=targets, metrics=metrics,
-                             source_probs_by_model=source_probs_by_model, fraction=fraction, repeats=repeats,
-                             seed=seed, options=options, device=device, progress=progress)
+                             source_probs_by_model=source_probs_by_model,
+                             general_features_by_model=general_features_by_model, fraction=fraction,
+                             repeats=repeats, seed=seed, options=options, device=device, progress=progress)
     return rank_intervals(draws, level)
 
 

@@ -117,6 +117,11 @@ class PoolMetricSpec:
         """The component names, ``"<name>.<part>"``, in the order of the pool formula."""
         return tuple(self.weights)
 
+    @property
+    def options(self) -> dict[str, Option]:
+        """None: the published pool formulas have no parameters (declared so options are checked as for any metric)."""
+        return {}
+
     missing_inputs = MetricSpec.missing_inputs  # the same rule: it reads only primary_input and tasks
 
 

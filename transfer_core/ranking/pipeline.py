@@ -43,47 +43,62 @@ def rank_dataset(dataset, model_ids: list[str], *, metrics: str | list[str] = "a
                  features_out: dict | None = None, engine: str = "auto", models=None) -> Ranking:
     """Rank ``model_ids`` on a loaded :class:`~transfer_core.data.base.ImageDataset` by each metric and by consensus,
     extracting with ``engine`` (:data:`~transfer_core.engines.ENGINES`); ``features_out`` (a dict) receives each ranked
-    model's ``(features, source probabilities or None)``; ``models`` (a :class:`~transfer_core.features.LoadedModels`)
-    keeps the loaded models for a later run. Why a model ran in torch instead of ONNX Runtime is one of its
-    warnings."""
+    model's ``(features, source probabilities or None, general features or None)``; ``models`` (a
+    :class:`~transfer_core.features.LoadedModels`) keeps the loaded models for a later run. Why a model ran in torch
+    instead of ONNX Runtime is one of its warnings.
+
+    Pool-relative metrics (NCTI, ETran) are combined across the models that were scored
+    (:func:`~transfer_core.metrics.suite.pool_outcomes`). With PED among the metrics each model also extracts the
+    general sample (:func:`~transfer_core.data.general.general_sample`), which PED standardises with."""
     from transfer_core.cache.store import FeatureStore
     from transfer_core.engines import resolve_engine
     from transfer_core.features import extract_by_id
     from transfer_core.metrics.prepared import prepare
-    from transfer_core.metrics.suite import checked_options, score_model
+    from transfer_core.metrics.suite import checked_options, pool_outcomes, score_model
 
     options = checked_options(options)  # an out-of-range option fails here, before any model is loaded
     resolve_engine(engine, device)  # so does an unknown engine
     store = store if store is not None else FeatureStore()
     ids = expand_model_ids(model_ids)
-    scores, facts, errors, warnings_by_model, used_metrics = {}, {}, {}, {}, []
+    general = _general_sample(metrics, dataset)
+    outcomes, facts, errors, warnings_by_model = {}, {}, {}, {}
     for index, model_id in enumerate(ids):
         def report(done, total, eta, _index=index):
             if progress is not None:
                 progress("extract", _index, len(ids), done, total, eta)
 
+        how = {"store": store, "device": device, "progress": report, "engine": engine, "models": models}
         try:
-            extraction, manifest = extract_by_id(model_id, dataset, store=store, device=device, progress=report,
-                                                 engine=engine, models=models)
+            extraction, manifest = extract_by_id(model_id, dataset, **how)
+            general_features = None if general is None else extract_by_id(model_id, general, **how)[0].features
             prepared = prepare(extraction.features, dataset.labels, targets=dataset.targets,
-                               source_probs=extraction.source_probs, device=device)
-            outcomes = score_model(prepared, metrics, options)
+                               source_probs=extraction.source_probs, general_features=general_features, device=device)
+            outcomes[model_id] = score_model(prepared, metrics, options)
         except Exception as exc:  # one bad model must not sink the run: its row says why
             errors[model_id] = f"{type(exc).__name__}: {exc}"
             continue
-        scores[model_id] = {name: outcome.value for name, outcome in outcomes.items()}
         facts[model_id] = {"feature_dim": int(extraction.features.shape[1]),
                            "extract_seconds": round(float(extraction.seconds), 3),
                            "cache_hit": bool(extraction.cache_hit), "engine": extraction.engine,
                            "card": manifest.card.to_dict()}
         if features_out is not None:
-            features_out[model_id] = (extraction.features, extraction.source_probs)
-        warnings_by_model[model_id] = [f"{o.name}: {w}" for o in outcomes.values() for w in o.warnings]
-        if extraction.engine_note:
-            warnings_by_model[model_id].insert(0, f"engine: {extraction.engine_note}")
-        used_metrics += [name for name in outcomes if name not in used_metrics]
+            features_out[model_id] = (extraction.features, extraction.source_probs, general_features)
+        warnings_by_model[model_id] = [f"engine: {extraction.engine_note}"] if extraction.engine_note else []
         if progress is not None:
             progress("scored", index, len(ids), 1, 1, 0.0)
+    outcomes = pool_outcomes(outcomes)
+    scores = {model: {name: o.value for name, o in by_metric.items()} for model, by_metric in outcomes.items()}
+    for model, by_metric in outcomes.items():
+        warnings_by_model[model] += [f"{o.name}: {w}" for o in by_metric.values() for w in o.warnings]
+    used_metrics = list(dict.fromkeys(name for by_metric in outcomes.values() for name in by_metric))
     return Ranking(dataset_summary(dataset), used_metrics, rank_table(scores, used_metrics, facts), errors,
                    warnings_by_model)
 
+
+def _general_sample(metrics: str | list[str] | None, dataset):
+    """PED's general sample when PED may run (named, or ``"all"`` on class labels), else None."""
+    from transfer_core.data.general import general_sample
+
+    named = [metrics] if isinstance(metrics, str) else list(metrics or ["all"])
+    wanted = "ped" in named or (named == ["all"] and dataset.labels is not None)
+    return general_sample() if wanted else None

@@ -119,6 +119,8 @@ def _rank_intervals(ranking: Ranking, dataset, extracted: dict, settings: Interv
             {model: extracted[model][0] for model in models}, dataset.labels, targets=dataset.targets,
             metrics=chosen, source_probs_by_model={model: extracted[model][1] for model in models
                                                    if extracted[model][1] is not None},
+            general_features_by_model={model: extracted[model][2] for model in models
+                                       if extracted[model][2] is not None},
             fraction=settings.fraction, repeats=settings.repeats, seed=settings.seed, level=settings.level,
             options=options, device=device, progress=progress)
     except (InvalidInputError, UndefinedResultError) as error:
