@@ -101,6 +101,7 @@ def command_score(args: argparse.Namespace) -> int:
                 None if not args.labels else _load_array(args.labels, "labels"),
                 targets=None if not args.targets else _load_array(args.targets, "targets"),
                 source_probs=None if not args.source_probs else _load_array(args.source_probs, "source probabilities"),
+                general_features=None if not args.general_features else _general_features(args.general_features),
                 device=args.device,
             )
         for item in caught:
@@ -111,7 +112,7 @@ def command_score(args: argparse.Namespace) -> int:
     for outcome in outcomes.values():
         for message in outcome.warnings:
             _warn(f"{outcome.name}: {message}")
-    scores = {name: outcome.value for name, outcome in outcomes.items()}
+    scores = {key: value for outcome in outcomes.values() for key, value in outcome.reported().items()}
     if args.json:
         print(json.dumps(scores))
     else:
@@ -119,14 +120,32 @@ def command_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _general_features(path: str):
+    """PED's general sample (``--general-features``): a 2-D array; its columns and finiteness are checked by
+    ``prepare`` against the features."""
+    general = _load_array(path, "general features")
+    if general.ndim != 2:
+        raise UsageError(f"general features must be [M, D] like the features; got shape {general.shape}")
+    return general
+
+
 def _print_score_table(outcomes) -> None:
+    """One line per metric, or per component of a pool-relative metric (the meaning on its first component)."""
     from transfer_core.metrics import get_metric
 
-    width = max((len(name) for name in outcomes), default=6)
-    print(f"{'metric':<{width}}  {'score':>14}  {'seconds':>8}  meaning")
+    lines = []
     for name, outcome in outcomes.items():
-        value = "null" if outcome.value is None else f"{outcome.value:.6g}"
-        print(f"{name:<{width}}  {value:>14}  {outcome.seconds:8.3f}  {get_metric(name).meaning}")
+        meaning = get_metric(name).meaning
+        if outcome.components is not None:
+            meaning = f"a component of {name}, whose score exists only within a pool of models (rank): {meaning}"
+        for key, value in outcome.reported().items():
+            lines.append((key, value, outcome.seconds, meaning))
+            meaning = f"a component of {name}"
+    width = max((len(key) for key, *_ in lines), default=6)
+    print(f"{'metric':<{width}}  {'score':>14}  {'seconds':>8}  meaning")
+    for key, value, seconds, meaning in lines:
+        shown = "null" if value is None else f"{value:.6g}"
+        print(f"{key:<{width}}  {shown:>14}  {seconds:8.3f}  {meaning}")
 
 
 def _parse_metric_list(text: str) -> str | list[str]:
@@ -374,11 +393,14 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--labels", help="class labels .npy [N] (any integers or strings)")
     score.add_argument("--targets", help="regression targets .npy [N] or [N, K] (multi-hot = multi-label)")
     score.add_argument("--source-probs", help="source-class probabilities .npy [N, C_s] (LEEP, NCE)")
+    score.add_argument("--general-features", help="the same model's features on general images .npy [M, D] (PED "
+                                                  "standardises with them; without, with the features' own)")
     score.add_argument("--metrics", default="all", help="comma-separated metric names, or 'all' (default)")
     score.add_argument("--option", action="append", default=[], metavar="METRIC.KEY=VALUE",
                        help="metric parameter, e.g. nleep.seed=1 (repeatable)")
     score.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    score.add_argument("--json", action="store_true", help="print one JSON object {metric: score|null}")
+    score.add_argument("--json", action="store_true", help="print one JSON object {metric: score|null}; a "
+                                                           "pool-relative metric gives its components (ncti.seli, ...)")
     score.set_defaults(handler=command_score)
 
     ranker = commands.add_parser("rank", help="extract features for each model and rank them on a dataset")
