@@ -7,7 +7,7 @@ import streamlit as st
 import app_support as shared
 from transfer_core.config import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
 from transfer_core.engines import ENGINES
-from transfer_core.metrics import get_metric, metric_names
+from transfer_core.metrics import get_metric, metric_names, pool_metric_names
 from transfer_core.presentation.measured import agreement_sentence, cold_cost_sentence
 from transfer_core.ranking.ranks import CONSENSUS
 from transfer_core.ranking.run import ENSEMBLE_PCA_DIM, IntervalSettings, rank_run, suggest_ensemble
@@ -260,9 +260,13 @@ st.caption("On a CPU the first run is the slow one: every model reads every imag
            "from this machine's measured speed. Features are cached on disk, so running the same choices again, or on "
            "more images, reads only what is new.")
 with st.expander("What each metric measures", expanded=not submitted and shared.current_run() is None):
+    pooled = pool_metric_names()
     st.dataframe([{"metric": name, "what it tells you (higher is better)": get_metric(name).meaning,
+                   "scored": "against the other models" if name in pooled else "on its own",
                    "paper": get_metric(name).citation} for name in metric_names()], hide_index=True,
                  key="rank_metric_table")
+    st.caption(f"{' and '.join(name.upper() for name in pooled)} compare each model with the others you picked: add or "
+               "remove a model and the scores move (with a single model they give no score).")
 
 if submitted:
     if not metrics:
