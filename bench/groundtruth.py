@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from transfer_core.cache.store import FeatureStore  # noqa: E402
 from transfer_core.data import load_dataset  # noqa: E402
+from transfer_core.data.general import general_sample  # noqa: E402
 from transfer_core.evidence.evaluation import evaluate_metrics  # noqa: E402
 from transfer_core.features import extract_features  # noqa: E402
 from transfer_core.groundtruth import (  # noqa: E402
@@ -55,7 +56,7 @@ from transfer_core.groundtruth import (  # noqa: E402
     probe_model,
 )
 from transfer_core.metrics.prepared import prepare  # noqa: E402
-from transfer_core.metrics.suite import score_suite  # noqa: E402
+from transfer_core.metrics.suite import pool_outcomes, score_suite  # noqa: E402
 from transfer_core.models import load_model  # noqa: E402
 from transfer_core.ranking.pipeline import dataset_summary, expand_model_ids  # noqa: E402
 
@@ -102,14 +103,18 @@ def study_dataset(dataset_id: str, args: argparse.Namespace, store: FeatureStore
     dataset = load_dataset(dataset_id, limit=args.limit, seed=args.seed)
     recorded = recorded_finetune(args.finetune_from, dataset) if finetune and args.finetune_from else None
     metrics = "all" if args.metrics == "all" else args.metrics.split(",")
-    features, probs, scores, truths, errors = {}, {}, {}, {"linear probe": {}, "fine-tune": {}}, {}
+    general = general_sample() if metrics == "all" or "ped" in metrics else None
+    features, probs, generals, outcomes, truths, errors = {}, {}, {}, {}, {"linear probe": {}, "fine-tune": {}}, {}
     for model_id in expand_model_ids(args.models.split(",")):
         started = time.perf_counter()
         try:
             model = load_model(model_id)
             extraction = extract_features(model, dataset, device=args.device, store=store)
-            outcomes = score_suite(prepare(extraction.features, dataset.labels, targets=dataset.targets,
-                                           source_probs=extraction.source_probs, device=args.device), metrics)
+            general_features = (None if general is None else
+                                extract_features(model, general, device=args.device, store=store).features)
+            outcomes[model_id] = score_suite(prepare(extraction.features, dataset.labels, targets=dataset.targets,
+                                                     source_probs=extraction.source_probs,
+                                                     general_features=general_features, device=args.device), metrics)
             probed = probe_model(model, dataset, seed=args.seed, device=args.device, store=store)
             if recorded is not None:
                 tuned = recorded.get(model_id)
@@ -118,20 +123,25 @@ def study_dataset(dataset_id: str, args: argparse.Namespace, store: FeatureStore
                                   progress=_progress_printer()) if finetune else None
         except Exception as exc:  # one broken model must not sink the study
             errors[model_id] = f"{type(exc).__name__}: {exc}"
+            outcomes.pop(model_id, None)
             _log(f"  {model_id}: FAILED {errors[model_id]}")
             continue
         features[model_id], probs[model_id] = extraction.features, extraction.source_probs
-        scores[model_id] = {name: outcome.value for name, outcome in outcomes.items()}
+        if general_features is not None:
+            generals[model_id] = general_features
         done = [truth for truth in (probed, tuned) if truth is not None]
         for truth in done:
             truths[truth.kind][model_id] = truth
         shown = ", ".join(f"{truth.label} {truth.accuracy:.3f}" for truth in done)
         _log(f"  {model_id}: {shown} ({time.perf_counter() - started:.0f} s)")
+    scores = {model: {name: outcome.value for name, outcome in by_metric.items()}
+              for model, by_metric in pool_outcomes(outcomes).items()}  # NCTI, ETran: combined across the zoo
     evaluations = {KIND_SLUGS[kind]: evaluate(scores, by_model) for kind, by_model in truths.items() if by_model}
     if args.stability:
         for kind, by_model in truths.items():
             if by_model:
-                add_stability(evaluations[KIND_SLUGS[kind]], features, probs, dataset, by_model, metrics, args)
+                add_stability(evaluations[KIND_SLUGS[kind]], features, probs, generals, dataset, by_model, metrics,
+                              args)
     study = {"dataset": dataset_summary(dataset), "scores": scores, "truths": truths, "evaluations": evaluations,
              "errors": errors}
     if recorded is not None:
@@ -167,9 +177,10 @@ def evaluate(scores: dict[str, dict], truths: dict[str, GroundTruth]) -> list[di
     return evaluate_metrics(table, [truths[model].accuracy for model in models])
 
 
-def add_stability(rows: list[dict], features: dict, probs: dict, dataset, truths: dict[str, GroundTruth],
-                  metrics, args: argparse.Namespace) -> None:
-    """Add each metric's median τ and 90 % interval over resampled setups to its evaluation row."""
+def add_stability(rows: list[dict], features: dict, probs: dict, generals: dict, dataset,
+                  truths: dict[str, GroundTruth], metrics, args: argparse.Namespace) -> None:
+    """Add each metric's median τ and 90 % interval over resampled setups to its evaluation row (NCTI and ETran
+    combined within each sub-pool of models; PED standardised with each model's general sample)."""
     from transfer_core.evidence.uncertainty import metric_stability
 
     models = [model for model in features if model in truths]
@@ -177,6 +188,8 @@ def add_stability(rows: list[dict], features: dict, probs: dict, dataset, truths
     stability = metric_stability({model: features[model] for model in models}, dataset.labels,
                                  {model: truths[model].accuracy for model in models}, metrics=metrics,
                                  source_probs_by_model=with_probs if len(with_probs) == len(models) else None,
+                                 general_features_by_model={model: generals[model] for model in models
+                                                            if model in generals},
                                  repeats=args.stability, seed=args.seed, device=args.device)
     by_metric = {row["metric"]: row for row in stability.summary()}
     for row in rows:

@@ -141,3 +141,14 @@ def test_all_includes_the_pool_metrics_and_ped(features):
     names = select_metrics("all", prepare(extracted[MODELS[0]][0], labels, device="cpu"))
     assert names[-3:] == ["ncti", "etran", "ped"]
     assert get_pool_metric("ncti").parts == ("ncti.seli", "ncti.ncc", "ncti.vc")
+
+
+def test_a_sub_pool_of_the_stability_study_is_combined_among_itself(features):
+    labels, extracted = features
+    targets = {model: target for model, (target, _) in extracted.items()}
+    draws = subsample_scores(targets, labels, metrics=["ncti", "knn"], repeats=1, device="cpu")
+    rows, pair = draws.subsets[0], np.array([0, 2])
+    parts = {model: components("ncti", prepare(targets[model], labels, device="cpu").subset(rows))
+             for model in (MODELS[0], MODELS[2])}
+    assert draws.pool_scores("ncti", 0, pair) == pytest.approx(list(combine("ncti", parts).values()), rel=1e-9)
+    assert np.array_equal(draws.pool_scores("knn", 0, pair), draws.scores["knn"][0, pair])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from transfer_core.errors import InvalidInputError, UndefinedResultError
 from transfer_core.evidence.evaluation import MIN_MODELS, weighted_tau
-from transfer_core.metrics import get_metric
+from transfer_core.metrics import get_metric, is_pool_relative
 from transfer_core.metrics.errors import MetricInputError
 from transfer_core.metrics.prepared import Prepared, prepare
 from transfer_core.metrics.registry import CLASSIFICATION, REGRESSION
@@ -113,7 +114,9 @@ def _check_level(level: float) -> None:
 class ScoreDraws:
     """Scores of every model under every metric on each subset: ``scores[metric]`` is [repeats, models].
 
-    ``warnings[model]`` lists the distinct ``"metric: message"`` warnings raised on any subset.
+    ``warnings[model]`` lists the distinct ``"metric: message"`` warnings raised on any subset. A pool-relative
+    metric's scores are combined across all ``models``; ``components[metric][draw][column]`` keeps each model's
+    components so that a sub-pool of the models is scored among itself (:meth:`pool_scores`).
     """
 
     models: list[str]
@@ -121,6 +124,19 @@ class ScoreDraws:
     subsets: list[np.ndarray]
     scores: dict[str, np.ndarray]
     warnings: dict[str, list[str]] = field(default_factory=dict)
+    components: dict[str, list[list[dict | None]]] = field(default_factory=dict)
+
+    def pool_scores(self, metric: str, draw: int, columns: np.ndarray) -> np.ndarray:
+        """The scores of the models ``columns`` on subset ``draw`` as if they were the whole pool: a pool-relative
+        metric is combined again among them (NaN where None), any other metric's scores are as drawn."""
+        if metric not in self.components:
+            return self.scores[metric][draw, columns]
+        from transfer_core.metrics.pool import combine
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a sub-pool without two complete models: NaN, counted as undefined
+            pooled = combine(metric, {int(column): self.components[metric][draw][column] or {} for column in columns})
+        return np.asarray([np.nan if value is None else value for value in pooled.values()], dtype=float)
 
 
 def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, targets=None,
@@ -155,6 +171,7 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
     names = _metric_names(metrics, full, kind)
     subsets = _subsets(kind, values, fraction, repeats, seed)
     scores = {name: np.full((repeats, len(models)), np.nan) for name in names}
+    components = {name: [[None] * len(models) for _ in subsets] for name in names if is_pool_relative(name)}
     warnings_by_model: dict[str, dict[str, None]] = {model: {} for model in models}
     started, total = time.perf_counter(), repeats * len(models)
     for draw, subset in enumerate(subsets):
@@ -168,8 +185,11 @@ def subsample_scores(features_by_model: dict[str, np.ndarray], labels=None, *, t
         for column, (model, by_metric) in enumerate(pool_outcomes(outcomes).items()):
             for name, outcome in by_metric.items():
                 scores[name][draw, column] = np.nan if outcome.value is None else outcome.value
+                if name in components:
+                    components[name][draw][column] = outcome.components
                 warnings_by_model[model].update(dict.fromkeys(f"{name}: {text}" for text in outcome.warnings))
-    return ScoreDraws(models, names, subsets, scores, {model: list(seen) for model, seen in warnings_by_model.items()})
+    return ScoreDraws(models, names, subsets, scores, {model: list(seen) for model, seen in warnings_by_model.items()},
+                      components)
 
 
 def _metric_names(metrics, prepared_by_model: dict[str, Prepared], kind: str) -> list[str]:
@@ -315,7 +335,8 @@ def stability_from_scores(draws: ScoreDraws, accuracies: dict[str, float], *, po
     """Weighted τ of each metric against ``accuracies`` for random sub-pools on each scored subset.
 
     Pool sizes are uniform between ``pool_fraction`` of the models with ground truth (at least ``min_pool``);
-    the pools are drawn without replacement, seeded. Scores come from ``draws``, so nothing is re-scored.
+    the pools are drawn without replacement, seeded. Scores come from ``draws``, so nothing is re-scored; a
+    pool-relative metric (NCTI, ETran) is combined again within each sub-pool (:meth:`ScoreDraws.pool_scores`).
     """
     if min_pool < MIN_MODELS:
         raise InvalidInputError(f"min_pool must be at least {MIN_MODELS}: a weighted τ over fewer models means nothing")
@@ -343,7 +364,7 @@ def stability_from_scores(draws: ScoreDraws, accuracies: dict[str, float], *, po
             pools.append([truth_models[i] for i in pool])
             subset_of_setup.append(draw)
             for metric in draws.metrics:
-                taus[metric].append(_tau_or_nan(draws.scores[metric][draw, columns[pool]], truth[pool]))
+                taus[metric].append(_tau_or_nan(draws.pool_scores(metric, draw, columns[pool]), truth[pool]))
     tau_draws = {metric: np.asarray(values) for metric, values in taus.items()}
     return MetricStability(draws.metrics, level, tau_draws, pools, np.asarray(subset_of_setup),
                            _win_share(tau_draws))
@@ -371,6 +392,7 @@ def _win_share(tau_draws: dict[str, np.ndarray]) -> dict[str, float]:
 
 def metric_stability(features_by_model: dict[str, np.ndarray], labels, accuracies: dict[str, float], *,
                      metrics: str | list[str] = "all", source_probs_by_model: dict[str, np.ndarray] | None = None,
+                     general_features_by_model: dict[str, np.ndarray] | None = None,
                      fraction: float = 0.8, repeats: int = 20, pools_per_subset: int = 10,
                      pool_fraction: tuple[float, float] = (0.6, 1.0), min_pool: int = MIN_MODELS, seed: int = 0,
                      level: float = 0.9, options: dict | None = None, device: str = "auto",
@@ -383,7 +405,7 @@ def metric_stability(features_by_model: dict[str, np.ndarray], labels, accuracie
     :func:`stability_from_scores` on ``intervals.scores`` instead of re-scoring.
     """
     draws = subsample_scores(features_by_model, labels, metrics=metrics, source_probs_by_model=source_probs_by_model,
-                             fraction=fraction, repeats=repeats, seed=seed, options=options, device=device,
-                             progress=progress)
+                             general_features_by_model=general_features_by_model, fraction=fraction,
+                             repeats=repeats, seed=seed, options=options, device=device, progress=progress)
     return stability_from_scores(draws, accuracies, pools_per_subset=pools_per_subset, pool_fraction=pool_fraction,
                                  min_pool=min_pool, seed=seed, level=level)
