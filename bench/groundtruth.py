@@ -26,8 +26,9 @@ feature extraction dominates the probe study (300 images × 20 models ≈ 20 min
 Fine-tuning with the default protocol (last 2 blocks + head, 10 epochs, lr ∈ {1e-2, 1e-3}) runs each network's
 frozen front once per image and then trains only the last blocks: the README's study (``--datasets demo --limit 300
 --finetune --stability 10``) took 50 min in all on a shared 2-core machine, cold extraction included. On a GPU both
-take minutes. The quick check below takes about a minute. Fine-tuning runs are cached and resumable: rerunning an
-interrupted study continues where it stopped.
+take minutes. PED standardises with each model's features on the 120-image general sample
+(:mod:`transfer_core.data.general`), extracted once per model and cached. The quick check below takes about a
+minute. Fine-tuning runs are cached and resumable: rerunning an interrupted study continues where it stopped.
 """
 
 from __future__ import annotations
