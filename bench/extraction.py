@@ -1,5 +1,7 @@
-"""Benchmark: images/s of ``extract_features`` against the bare forward pass of the same model on the same
-preprocessed batches (target ≥ 90 %), cold vs cached extraction wall time, and peak memory.
+"""Benchmark: images/s of ``extract_features`` against the bare forward pass of its engine on the same
+preprocessed batches (target ≥ 90 %), cold vs cached extraction wall time, and peak memory; with ``--zoo``, per zoo
+model, the default CPU engine (ONNX Runtime) against torch eager float32 on the same batches (target ≥ 4× for the
+conv nets) and the end-to-end share.
 
 By default a random-init torchvision model (``--arch``, seeded) runs on generated JPEG images (smooth gradients plus
 noise, decoded on every load like files on disk), so it needs no assets; ``--model ID --dataset ID`` measures a
@@ -9,6 +11,7 @@ warm-up batch. Results go to docs/bench-extraction.md.
     python bench/extraction.py                                   # mobilenet_v2, 256 images of 320×240
     python bench/extraction.py --images 64 --batch-size 16       # quick look
     python bench/extraction.py --model zoo:mobilenet_v2 --dataset demo --images 300
+    python bench/extraction.py --zoo --dataset demo --images 128 # every zoo model: ONNX Runtime vs torch eager
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import io
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -31,9 +35,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine_line  # noqa: E402
+from transfer_core.cache.layout import FEATURES, ROWS  # noqa: E402
 from transfer_core.cache.store import FeatureStore  # noqa: E402
 from transfer_core.data.base import ImageDataset  # noqa: E402
-from transfer_core.device import resolve_device  # noqa: E402
+from transfer_core.engines import resolve_engine  # noqa: E402
 from transfer_core.features import autocast_dtype, extract_features, preprocess  # noqa: E402
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing  # noqa: E402
 
@@ -101,21 +107,68 @@ def seconds(run) -> tuple[float, float]:
     return time.perf_counter() - wall, cpu_seconds() - cpu
 
 
-def cold_then_cached(model: LoadedModel, dataset: ImageDataset, device: torch.device, batch_size: int) -> dict:
-    """Wall time of a first request (extract + write) and of the same request again (read), on a fresh store."""
+def cold_then_cached(model: LoadedModel, dataset: ImageDataset, device: torch.device, batch_size: int,
+                     engine: str) -> dict:
+    """Wall time of a first request (export + verify for ONNX Runtime, extract, write) and of the same request again
+    (read), on a fresh store."""
     with tempfile.TemporaryDirectory() as root:
         store = FeatureStore(root)
-        cold = extract_features(model, dataset, device=device, batch_size=batch_size, store=store)
-        cached = extract_features(model, dataset, device=device, batch_size=batch_size, store=store)
+        cold = extract_features(model, dataset, device=device, batch_size=batch_size, store=store, engine=engine)
+        cached = extract_features(model, dataset, device=device, batch_size=batch_size, store=store, engine=engine)
         assert cached.cache_hit and np.array_equal(cached.features, cold.features)
         return {"cold": cold.seconds, "cached": cached.seconds, "store_bytes": store.usage().bytes,
                 "feature_dim": cold.features.shape[1]}
 
 
-def bare_forward(model: LoadedModel, batches: list[torch.Tensor], device: torch.device):
-    """The model alone (extractor, head, softmax) on already preprocessed batches, as extraction runs it."""
+def forget_features(store: FeatureStore) -> None:
+    """Drop the store's feature entries and rows (its exported graphs stay), so the next request extracts again."""
+    for path in (store.root / FEATURES.folder).glob("*.npz"):
+        path.unlink()
+    shutil.rmtree(store.root / ROWS.folder, ignore_errors=True)
+
+
+def extraction(model: LoadedModel, dataset: ImageDataset, device: torch.device, batch_size: int, num_workers: int,
+               engine: str, store: FeatureStore):
+    """One ``extract_features`` request that misses the feature store but finds the exported graph, as a call."""
+    def run() -> None:
+        forget_features(store)
+        result = extract_features(model, dataset, device=device, batch_size=batch_size, num_workers=num_workers,
+                                  store=store, engine=engine)
+        assert not result.cache_hit
+
+    return run
+
+
+def onnx_forward(model: LoadedModel, batches: list[torch.Tensor]):
+    """The exported graph alone (features, logits, softmax) in the session extraction uses, on preprocessed batches."""
+    from transfer_core.engines.export import SourceGraph
+    from transfer_core.engines.prepare import prepare
+
+    prepared = prepare(model, SourceGraph(model.extractor.eval(), model.head), batches[0], None, "bench")
+    if prepared.runner is None:
+        raise RuntimeError(f"{model.model_id} runs in torch, not ONNX Runtime: {prepared.reason}")
+
+    def run() -> None:
+        for batch in batches:
+            _, logits = prepared.runner(batch)
+            if logits is not None:
+                torch.softmax(logits, dim=1)
+
+    return run
+
+
+def engine_forward(model: LoadedModel, batches: list[torch.Tensor], device: torch.device, engine: str):
+    """The bare forward pass of ``engine`` ("torch" as extraction runs it: channels-last; "onnxruntime")."""
+    if engine == "onnxruntime":
+        return onnx_forward(model, batches)
+    return bare_forward(model, batches, device, torch.channels_last)
+
+
+def bare_forward(model: LoadedModel, batches: list[torch.Tensor], device: torch.device,
+                 memory_format: torch.memory_format = torch.channels_last):
+    """The model alone in torch (extractor, head, softmax) on already preprocessed batches, in ``memory_format``
+    (extraction uses channels-last; torch's default contiguous format is plain eager torch)."""
     on_cuda = device.type == "cuda"
-    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
     extractor = model.extractor.to(device=device, memory_format=memory_format).eval()
     head = model.head.to(device).eval() if model.head is not None else None
     batches = [batch.pin_memory() for batch in batches] if on_cuda else batches
@@ -136,35 +189,49 @@ def bare_forward(model: LoadedModel, batches: list[torch.Tensor], device: torch.
     return run
 
 
-def measure(model: LoadedModel, dataset: ImageDataset, device: torch.device, batch_size: int, workers: list[int],
-            repeats: int) -> dict:
-    """Best-of-``repeats`` timings, the paths interleaved within each repeat so they share the machine's load."""
+def preprocessed(model: LoadedModel, dataset: ImageDataset, batch_size: int) -> tuple[list[torch.Tensor], float]:
+    """The dataset's images decoded and preprocessed, in batches, and the seconds that took (serially)."""
     preprocess(dataset.load(0), model.preprocessing)  # warm-up (lazy imports, first decode)
     started = time.perf_counter()
     inputs = torch.stack([preprocess(dataset.load(index), model.preprocessing) for index in range(dataset.size)])
-    preprocess_seconds = time.perf_counter() - started
-    batches = list(inputs.split(batch_size))
-    bare_forward(model, batches[:1], device)()  # warm-up (cuDNN autotuning, allocator, lazy init)
-    paths = {"forward": bare_forward(model, batches, device)}
-    for count in workers:
-        paths[count] = partial(extract_features, model, dataset, device=device, batch_size=batch_size,
-                               num_workers=count)
+    return list(inputs.split(batch_size)), time.perf_counter() - started
+
+
+def best_of(paths: dict, repeats: int, between=None) -> dict:
+    """Best (wall, CPU) seconds of each path over ``repeats`` rounds, the paths interleaved within each round."""
     timings = {name: [] for name in paths}
-    stores = []
     for _ in range(repeats):
         for name, run in paths.items():
             timings[name].append(seconds(run))
-        stores.append(cold_then_cached(model, dataset, device, batch_size))
-    best = {name: tuple(min(values) for values in zip(*runs)) for name, runs in timings.items()}
+        if between is not None:
+            between()
+    return {name: tuple(min(values) for values in zip(*runs)) for name, runs in timings.items()}
+
+
+def measure(model: LoadedModel, dataset: ImageDataset, device: torch.device, batch_size: int, workers: list[int],
+            repeats: int, engine: str) -> dict:
+    """Best-of-``repeats`` timings, the paths interleaved within each repeat so they share the machine's load."""
+    batches, preprocess_seconds = preprocessed(model, dataset, batch_size)
+    forward = engine_forward(model, batches, device, engine)
+    forward()  # warm-up (cuDNN autotuning, allocator, lazy init, the session's first run)
+    paths = {"forward": forward}
+    with tempfile.TemporaryDirectory() as root:
+        store = FeatureStore(root)
+        extract_features(model, dataset, device=device, batch_size=batch_size, store=store, engine=engine)
+        for count in workers:
+            paths[count] = extraction(model, dataset, device, batch_size, count, engine, store)
+        stores = []
+        best = best_of(paths, repeats,
+                       lambda: stores.append(cold_then_cached(model, dataset, device, batch_size, engine)))
     results = {"images": dataset.size, "preprocess_seconds": preprocess_seconds, "forward": best.pop("forward"),
-               "extract": best,
+               "extract": best, "engine": engine,
                "cold_seconds": min(store["cold"] for store in stores),
                "cached_seconds": min(store["cached"] for store in stores),
                "store_bytes": stores[0]["store_bytes"], "feature_dim": stores[0]["feature_dim"]}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     tracemalloc.start()
-    extract_features(model, dataset, device=device, batch_size=batch_size)
+    extract_features(model, dataset, device=device, batch_size=batch_size, engine=engine)
     results["python_peak_bytes"] = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     if device.type == "cuda":
@@ -183,12 +250,13 @@ def report(results: dict, setup: dict) -> str:
         "",
         f"* model: {setup['model']} · dataset: {setup['dataset']} ({images} images, feature dim "
         f"{results['feature_dim']}) · batch size {setup['batch_size']}",
-        f"* device: {setup['device']} · torch {torch.__version__} · {setup['cpus']} CPU cores, "
-        f"{torch.get_num_threads()} torch threads · Python {platform.python_version()}",
-        f"* best of {setup['repeats']} interleaved runs after a warm-up batch; the bare forward pass runs extractor + "
-        "head + softmax on batches preprocessed beforehand (decoding + preprocessing alone: "
-        f"{images / results['preprocess_seconds']:.1f} images/s, serial); with num_workers > 0 each call also "
-        "starts its worker processes",
+        f"* device: {setup['device']} · engine {results['engine']} · {setup['machine']} · Python "
+        f"{platform.python_version()}",
+        f"* best of {setup['repeats']} interleaved runs after a warm-up batch; the bare forward pass runs the engine's "
+        "extractor + head + softmax on batches preprocessed beforehand (decoding + preprocessing alone: "
+        f"{images / results['preprocess_seconds']:.1f} images/s, serial); each `extract_features` call misses the "
+        "feature store but finds the exported graph (it loads it into a session); with num_workers > 0 each call "
+        "also starts its worker processes",
         f"* load average (1 min) at start / end: {setup['load'][0]:.1f} / {os.getloadavg()[0]:.1f} on "
         f"{setup['cpus']} cores: other jobs shared the machine when this is above the core count",
         "* images per CPU-second counts this process's threads and its finished DataLoader workers: on a machine "
@@ -208,7 +276,8 @@ def report(results: dict, setup: dict) -> str:
         "",
         "| with a feature store | seconds |",
         "|---|---:|",
-        f"| cold (extract + write {results['store_bytes'] / 2**20:.2f} MiB) | {results['cold_seconds']:.3f} |",
+        f"| cold (export + verify for ONNX Runtime, extract, write {results['store_bytes'] / 2**20:.2f} MiB) | "
+        f"{results['cold_seconds']:.3f} |",
         f"| cached (read) | {results['cached_seconds']:.4f} ({speedup:.0f}× faster) |",
         "",
         "| peak memory (one extraction, num_workers=0) | MiB |",
@@ -221,6 +290,75 @@ def report(results: dict, setup: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare_engines(model: LoadedModel, dataset: ImageDataset, batch_size: int, repeats: int) -> dict:
+    """One zoo model on the CPU: torch eager float32 (contiguous, the engine before ONNX Runtime, and channels-last,
+    torch's path now) and ONNX Runtime's bare forward passes on the same preprocessed batches, and ``extract_features``
+    with the default engine end to end (decode + preprocess + forward), best of ``repeats`` interleaved rounds."""
+    device = torch.device("cpu")
+    batches, preprocess_seconds = preprocessed(model, dataset, batch_size)
+    paths = {"torch": bare_forward(model, batches, device, torch.contiguous_format),
+             "torch channels-last": bare_forward(model, batches, device, torch.channels_last)}
+    results = {"images": dataset.size, "preprocess": preprocess_seconds}
+    try:
+        paths["onnxruntime"] = onnx_forward(model, batches)
+    except RuntimeError as err:
+        results["note"] = str(err)
+    for run in paths.values():
+        run()  # warm-up
+    with tempfile.TemporaryDirectory() as root:
+        store = FeatureStore(root)
+        first = extract_features(model, dataset, device=device, batch_size=batch_size, store=store)
+        results["engine"], results["export"] = first.engine, first.seconds
+        paths["extract"] = extraction(model, dataset, device, batch_size, 0, "auto", store)
+        results.update(best_of(paths, repeats))
+    return results
+
+
+def zoo_report(rows: dict[str, dict], setup: dict) -> str:
+    lines = [
+        "## The default CPU engine (ONNX Runtime) against torch eager, per zoo model",
+        "",
+        f"`python bench/extraction.py {setup['arguments']}` — {setup['when']}",
+        "",
+        f"* machine: {setup['machine']}",
+        f"* dataset: {setup['dataset']} ({setup['images']} images) · batch size {setup['batch_size']} · best of "
+        f"{setup['repeats']} interleaved rounds after a warm-up pass; load average (1 min) at the end "
+        f"{os.getloadavg()[0]:.1f} (other jobs shared the machine when it is above the core count)",
+        "* forward columns: the bare forward pass (extractor + head + softmax) on the same batches, preprocessed "
+        "beforehand; torch = eager float32 in torch's default contiguous memory format (the extraction path before "
+        "ONNX Runtime), channels-last = torch's extraction path now (the fallback); ratio = ONNX Runtime / torch",
+        "* `extract_features` = the default engine end to end (decode + preprocess + the forward pass, num_workers=0, "
+        "one session created per call from the cached graph); share = its images/s / ONNX Runtime's bare forward "
+        "images/s; decode + preprocess = that work alone, serial, and its part of the end-to-end time",
+        "* wall-clock images/s; images per CPU-second (all threads) in brackets, steadier on a shared machine",
+        "",
+        "| model | torch | channels-last | ONNX Runtime | ratio | `extract_features` | share | decode + preprocess "
+        "(of end to end) | first call (export, verify, extract) s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in rows.items():
+        images = row["images"]
+        rate = partial(_rate, row)
+        extract_wall = row["extract"][0]
+        decode = f"{images / row['preprocess']:.0f} img/s ({100 * row['preprocess'] / extract_wall:.0f} %)"
+        if "onnxruntime" in row:
+            onnx_wall = row["onnxruntime"][0]
+            onnx, ratio = rate("onnxruntime"), f"{row['torch'][0] / onnx_wall:.1f}×"
+            share = f"{100 * onnx_wall / extract_wall:.0f} %"
+        else:
+            onnx, ratio, share = "falls back to torch", "–", "–"
+        lines.append(f"| {name} | {rate('torch')} | {rate('torch channels-last')} | {onnx} | {ratio} | "
+                     f"{rate('extract')} ({row['engine']}) | {share} | {decode} | {row['export']:.1f} |")
+    notes = [f"* {name}: {row['note']}" for name, row in rows.items() if "note" in row]
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
+def _rate(row: dict, path: str) -> str:
+    """``images/s (images per CPU-second)`` of ``path`` in a :func:`compare_engines` row."""
+    wall, cpu = row[path]
+    return f"{row['images'] / wall:.1f} ({row['images'] / cpu:.1f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="mobilenet_v2", help="torchvision architecture (random init) by default")
@@ -231,24 +369,52 @@ def main() -> None:
     parser.add_argument("--workers", default="0,2", help="comma-separated DataLoader num_workers values to time")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--engine", default="auto", help="the engine of the single-model run: auto, torch, onnxruntime")
+    parser.add_argument("--zoo", nargs="*", metavar="NAME",
+                        help="compare the engines on these zoo models (none named: every one) on --dataset")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench-extraction.md")
     args = parser.parse_args()
+    when = time.strftime("%Y-%m-%d")
+    if args.zoo is not None:
+        main_zoo(args, when)
+        return
     if (args.model is None) != (args.dataset is None):
         parser.error("--model and --dataset go together")
     if args.model is not None:
         model, dataset = registered(args.model, args.dataset, args.images)
     else:
         model, dataset = torchvision_model(args.arch), generated_dataset(args.images)
-    device = resolve_device(args.device)
+    engine, device = resolve_engine(args.engine, args.device)
     workers = [int(count) for count in args.workers.split(",")]
     load_at_start = os.getloadavg()
-    results = measure(model, dataset, device, args.batch_size, workers, args.repeats)
-    text = report(results, {"arguments": " ".join(sys.argv[1:]), "when": time.strftime("%Y-%m-%d"),
+    machine = machine_line()
+    results = measure(model, dataset, device, args.batch_size, workers, args.repeats, engine)
+    text = report(results, {"arguments": " ".join(sys.argv[1:]), "when": when, "machine": machine,
                             "model": model.model_id, "dataset": dataset.dataset_id, "batch_size": args.batch_size,
                             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
                             "cpus": os.cpu_count(), "repeats": args.repeats, "load": load_at_start})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write(args.out, text)
+
+
+def main_zoo(args: argparse.Namespace, when: str) -> None:
+    from transfer_core.data import load_dataset
+    from transfer_core.models import load_model
+    from transfer_core.models.zoo import ZOO
+
+    dataset = load_dataset(args.dataset or "demo", limit=args.images, seed=0)
+    machine = machine_line()
+    rows = {}
+    for name in args.zoo or list(ZOO):
+        rows[name] = compare_engines(load_model(f"zoo:{name}"), dataset, args.batch_size, args.repeats)
+        print(name, rows[name], flush=True)
+    write(args.out, zoo_report(rows, {"arguments": " ".join(sys.argv[1:]), "when": when, "machine": machine,
+                                      "dataset": dataset.dataset_id, "images": dataset.size,
+                                      "batch_size": args.batch_size, "repeats": args.repeats}))
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
     print(text)
 
 
