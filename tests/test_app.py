@@ -298,7 +298,7 @@ def test_the_one_click_run_ends_on_the_whole_set_and_a_stopped_one_keeps_its_pro
     dataset = shared.load_spec(spec)
     slices = []
     rank_anytime(dataset, MODELS, metrics=["knn", "logme"], intervals=IntervalSettings(repeats=5),
-                 on_slice=slices.append, fractions=(0.5, 1.0))
+                 on_slice=slices.append, fractions=(0.5, 1.0), min_images=1)
     first = slices[0]
     app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     app.session_state[shared.RUN] = shared.RunResult(first.run, spec, dataset_part(dataset, first.indices).fingerprint,

@@ -24,6 +24,8 @@ def test_info_counts_each_kind_and_clear_removes_them(cache, capsys):
     assert main(["cache", "info"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{cache}: 1 entries, ")
+    assert lines[0].endswith("(feature entries, extracted zip datasets, exported ONNX graph files, feature rows per "
+                             "image; least recently used evicted first)")
     assert any(line.startswith("  feature entries: 1, ") for line in lines)
     assert any(line.startswith("  uploads: 1, ") and line.endswith("never evicted") for line in lines)
     assert main(["cache", "clear"]) == 0

@@ -370,8 +370,9 @@ def command_cache(args: argparse.Namespace) -> int:
         print(f"removed {removed} from {store.root}{kept}")
     else:
         usage = store.usage()
+        capped = ", ".join(kind.kind.label for kind in usage.kinds if kind.kind.capped)
         print(f"{usage.root}: {usage.entries} entries, {usage.bytes / 2**20:.1f} MiB of {usage.max_bytes / 2**30:.1f} "
-              "GiB (feature entries and extracted datasets, least recently used evicted first)")
+              f"GiB ({capped}; least recently used evicted first)")
         for kind in usage.kinds:
             note = "" if kind.kind.capped else ", never evicted"
             print(f"  {kind.kind.label}: {kind.count}, {kind.bytes / 2**20:.1f} MiB{note}")

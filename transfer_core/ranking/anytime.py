@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from transfer_core.config import ANYTIME_FRACTIONS
+from transfer_core.config import ANYTIME_FRACTIONS, ANYTIME_MIN_IMAGES
 from transfer_core.ranking.pipeline import expand_model_ids
 from transfer_core.ranking.run import RankRun, rank_run
 
@@ -49,10 +49,11 @@ class Provisional:
 
 def rank_anytime(dataset, model_ids: list[str], *, fractions: tuple[float, ...] = ANYTIME_FRACTIONS,
                  on_slice: Callable[[Provisional], None] | None = None, ensemble: bool = False,
-                 slice_seed: int | None = None, **run_options) -> RankRun:
+                 slice_seed: int | None = None, min_images: int = ANYTIME_MIN_IMAGES, **run_options) -> RankRun:
     """:func:`~transfer_core.ranking.run.rank_run` on each slice of ``dataset`` in turn (``run_options`` are its
     keywords); ``on_slice`` hears every provisional run as soon as it is complete (the last one is the final run,
-    which it returns). The slices are drawn with ``slice_seed`` (default: the dataset's seed). The ensemble suggestion
+    which it returns). The slices are drawn with ``slice_seed`` (default: the dataset's seed); a slice of fewer than
+    ``min_images`` images is skipped (the whole set is always ranked). The ensemble suggestion
     is computed on the final slice only. A model that fails on a slice is not tried again; later rankings keep its
     error."""
     from transfer_core.data.base import dataset_part
@@ -61,7 +62,8 @@ def rank_anytime(dataset, model_ids: list[str], *, fractions: tuple[float, ...] 
 
     started = time.perf_counter()
     seed = dataset.seed if slice_seed is None else slice_seed
-    slices = nested_slices(dataset.size, tuple(fractions), seed, dataset.labels)
+    slices = [indices for indices in nested_slices(dataset.size, tuple(fractions), seed, dataset.labels)
+              if indices.size >= min_images or indices.size == dataset.size]
     given = expand_model_ids(model_ids)
     ids, errors = list(given), {}
     run_options.setdefault("models", LoadedModels())
