@@ -17,7 +17,7 @@ def test_the_cold_cost_sentence_quotes_the_committed_run(tmp_path):
                                          "anytime": {"seconds": 250.2, "slices": [[150, 41.0], [1000, 250.2]]}}}))
     assert cold_cost_sentence(path) == (
         "Measured cold on AMD EPYC, 2 cores: 1000 images × 14 models gave a first provisional ranking (on 150 images) "
-        "after 41 s and the full ranking after 4 min 10 s (17 min 23 s with the earlier torch-only extraction).")
+        "after 41 s and the full ranking after 4 min 10 s.")
 
 
 def test_without_results_the_sentences_are_empty(tmp_path):
