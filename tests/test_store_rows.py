@@ -81,3 +81,10 @@ def test_rows_count_against_the_cap_and_cache_clear_removes_them(tmp_path):
     assert not read_rows(store, KEY, ["a"], ["features"]).found.any()
     write_rows(store, KEY, ["a"], {"features": rows(0, 1)}, {})
     assert store.clear().removed["feature rows per image"] == 1
+
+
+def test_without_array_names_only_which_images_are_stored_is_read(tmp_path):
+    store = FeatureStore(tmp_path)
+    write_rows(store, KEY, ["a", "b"], {"features": rows(0, 2)}, {})
+    stored = read_rows(store, KEY, ["b", "z"], ())
+    assert stored.found.tolist() == [True, False] and stored.arrays == {} and len(stored.meta) == 1

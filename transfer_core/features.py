@@ -182,8 +182,10 @@ def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str |
 
 
 def _keep_rows(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset, entry) -> None:
-    """Write the rows of ``entry`` (a whole stored extraction) for the images whose rows the model lacks."""
-    missing = np.flatnonzero(~_row_lookup(store, model, dataset).found)
+    """Write the rows of ``entry`` (a whole stored extraction) for the images whose rows the model lacks (which images
+    are stored is read from the chunks' metadata alone)."""
+    manifest = model if isinstance(model, ModelManifest) else ModelManifest.of(model)
+    missing = np.flatnonzero(~read_rows(store, rows_key(_model_parts(manifest)), dataset.image_keys(), ()).found)
     if not missing.size:
         return
     keys = dataset.image_keys()

@@ -50,7 +50,8 @@ def _folder(store: FeatureStore, key: str) -> Path:
 
 def read_rows(store: FeatureStore, key: str, images: Sequence[str], names: Sequence[str]) -> StoredRows:
     """The stored rows of arrays ``names`` for ``images`` (keys as :meth:`~transfer_core.data.base.ImageDataset.
-    image_keys` gives them); an image is found only when every named array has its row."""
+    image_keys` gives them); an image is found only when every named array has its row. Only the chunks holding a
+    wanted image are read whole; with no ``names`` only the chunks' metadata is read (which images are stored)."""
     wanted = {image: position for position, image in enumerate(images)}
     found = np.zeros(len(images), dtype=bool)
     pieces: dict[str, list] = {name: [] for name in names}
@@ -58,7 +59,10 @@ def read_rows(store: FeatureStore, key: str, images: Sequence[str], names: Seque
     used: list[dict] = []
     folder = _folder(store, key)
     for path in sorted(folder.glob(f"*{ENTRY_SUFFIX}")):
-        entry = _chunk(path, names)
+        header = _chunk(path, (), arrays=False)
+        if header is None or not any(image in wanted for image in header.meta["images"]):
+            continue
+        entry = _chunk(path, names) if names else header
         if entry is None:
             continue
         rows = [(row, wanted[image]) for row, image in enumerate(entry.meta["images"])
@@ -90,12 +94,13 @@ def write_rows(store: FeatureStore, key: str, images: Sequence[str], arrays: dic
     store.evict(keep=_folder(store, key))
 
 
-def _chunk(path: Path, names: Sequence[str]):
-    """A chunk that reads back whole with rows for each of ``names``, or None (a damaged one is removed)."""
+def _chunk(path: Path, names: Sequence[str], arrays: bool = True):
+    """A chunk that reads back whole with rows for each of ``names`` (only its metadata when not ``arrays``), or
+    None (a damaged one is removed)."""
     try:
-        entry = read_entry(path)
+        entry = read_entry(path, arrays)
         images = entry.meta.get("images")
-        problem = (entry_problem(entry, len(images), tuple(names)) if isinstance(images, list)
+        problem = (entry_problem(entry, len(images) if arrays else None, tuple(names)) if isinstance(images, list)
                    else "has no image keys")
     except FileNotFoundError:
         return None

@@ -144,13 +144,14 @@ def write_entry(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     atomic_write(path, lambda stream: np.savez(stream, allow_pickle=False, **payload))
 
 
-def read_entry(path: Path) -> StoreEntry:
-    """The entry at ``path``; one of :data:`READ_ERRORS` when it does not read back."""
+def read_entry(path: Path, arrays: bool = True) -> StoreEntry:
+    """The entry at ``path`` (only its metadata when not ``arrays``: the arrays are then not read from disk); one of
+    :data:`READ_ERRORS` when it does not read back."""
     with np.load(path, allow_pickle=False) as stored:
         if _META_NAME not in stored.files:
             raise ValueError("the entry has no metadata")
-        arrays = {name: stored[name] for name in stored.files if name != _META_NAME}
         meta = json.loads(str(stored[_META_NAME]))
+        arrays = {name: stored[name] for name in stored.files if name != _META_NAME} if arrays else {}
     if not isinstance(meta, dict):
         raise ValueError("metadata is not a JSON object")
     return StoreEntry(arrays, meta)
