@@ -12,16 +12,12 @@ problem, i.e. SFDA's first stage (:mod:`transfer_core.metrics.lda`); its energy 
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
-from transfer_core.metrics.errors import TransferabilityWarning
 from transfer_core.metrics.inputs import require_classes
-from transfer_core.metrics.lda import fit_shrinkage_lda
 from transfer_core.metrics.prepared import Prepared, prepare
 from transfer_core.metrics.registry import CLASSIFICATION, register_pool
-from transfer_core.metrics.sfda import span_coordinates
+from transfer_core.metrics.sfda import first_stage
 
 LOWEST_PER_MILLE = 5  # the energy averages the lowest 5 ‰ of the samples
 
@@ -40,13 +36,7 @@ def etran_lda(features, labels=None, *, device="auto") -> float:
     0.5966
     """
     data = _classification(features, labels, device)
-    x, span = span_coordinates(data) if data.n < data.features.shape[1] else (data.features, None)
-    dim = data.features.shape[1]
-    if data.n < dim + data.num_classes:
-        warnings.warn(f"ETran's LDA saturates towards 1.0 with {data.n} samples in {dim} dimensions and "
-                      f"{data.num_classes} classes (N < D + C: the within-class scatter is singular)",
-                      TransferabilityWarning, stacklevel=2)
-    lda = fit_shrinkage_lda(x, data.labels, data.num_classes, span=span)
+    x, _, lda = first_stage(data, "ETran's LDA")
     return float(lda.mean_true_class_probability(x, data.labels))
 
 

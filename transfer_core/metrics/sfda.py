@@ -32,6 +32,24 @@ def span_coordinates(data: Prepared) -> tuple[torch.Tensor, Span]:
     return spectrum.scores[:, spectrum.nonzero], Span(data.features.shape[1], data.features.sum(dim=1))
 
 
+def first_stage(data: Prepared, name: str, *, pca_dim: int | None = None,
+                advice: str = "") -> tuple[torch.Tensor, Span | None, ShrinkageLDA]:
+    """SFDA's first stage on ``data`` (labelled): the features it fits on (``pca_dim`` PCA components, else the
+    samples' span coordinates when N < D), that span, and the shrinkage LDA. When N < D + C the within-class scatter
+    is singular and the fit saturates: a :class:`TransferabilityWarning` names metric ``name`` (plus ``advice``)."""
+    x, span = data.features, None
+    if pca_dim is not None:
+        x = data.pca(dim=pca_dim)
+    elif data.n < data.features.shape[1]:
+        x, span = span_coordinates(data)
+    dim = x.shape[1] if span is None else span.dim
+    if data.n < dim + data.num_classes:
+        warnings.warn(f"{name} saturates towards 1.0 with {data.n} samples in {dim} dimensions and "
+                      f"{data.num_classes} classes (N < D + C: the within-class scatter is singular){advice}",
+                      TransferabilityWarning, stacklevel=3)
+    return x, span, fit_shrinkage_lda(x, data.labels, data.num_classes, span=span)
+
+
 @register("sfda", tasks=(CLASSIFICATION,),
           meaning="How confidently a regularised Fisher (LDA) classifier still separates the classes after "
                   "each sample is pulled towards the other classes (mean probability of the true class).",
@@ -64,18 +82,8 @@ def sfda(features, labels=None, *, pca_dim: int | None = None, device="auto") ->
     data = prepare(features, labels, device=device)
     data.require("features", "labels")
     require_classes(data.num_classes, "SFDA")
-    x, span = data.features, None
-    if pca_dim is not None:
-        x = data.pca(dim=pca_dim)
-    elif data.n < data.features.shape[1]:
-        x, span = span_coordinates(data)
-    n, d = data.n, x.shape[1] if span is None else span.dim
-    if n < d + data.num_classes:
-        warnings.warn(
-            f"SFDA saturates towards 1.0 with {n} samples in {d} dimensions and {data.num_classes} classes "
-            f"(N < D + C: the within-class scatter is singular); compare models at a common pca_dim well below N",
-            TransferabilityWarning, stacklevel=2)
-    first = fit_shrinkage_lda(x, data.labels, data.num_classes, span=span)
+    x, span, first = first_stage(data, "SFDA", pca_dim=pca_dim,
+                                 advice="; compare models at a common pca_dim well below N")
     mixed = self_challenging_mix(x, data.labels, first)
     second = fit_shrinkage_lda(mixed, data.labels, data.num_classes, shrinkage=first.shrinkage, span=span)
     return float(second.mean_true_class_probability(mixed, data.labels))
