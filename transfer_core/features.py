@@ -184,8 +184,7 @@ def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str |
 def _keep_rows(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset, entry) -> None:
     """Write the rows of ``entry`` (a whole stored extraction) for the images whose rows the model lacks (which images
     are stored is read from the chunks' metadata alone)."""
-    manifest = model if isinstance(model, ModelManifest) else ModelManifest.of(model)
-    missing = np.flatnonzero(~read_rows(store, rows_key(_model_parts(manifest)), dataset.image_keys(), ()).found)
+    missing = np.flatnonzero(~_row_lookup(store, model, dataset, arrays=False).found)
     if not missing.size:
         return
     keys = dataset.image_keys()
@@ -196,10 +195,11 @@ def _keep_rows(store: FeatureStore, model: LoadedModel | ModelManifest, dataset:
         pass
 
 
-def _row_lookup(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset):
-    """The model's stored rows for the images of ``dataset`` (:func:`~transfer_core.cache.rows.read_rows`)."""
+def _row_lookup(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset, arrays: bool = True):
+    """The model's stored rows for the images of ``dataset`` (:func:`~transfer_core.cache.rows.read_rows`; without
+    ``arrays``, only which images have rows)."""
     manifest = model if isinstance(model, ModelManifest) else ModelManifest.of(model)
-    names = ["features", "source_probs"] if manifest.has_head else ["features"]
+    names = (["features", "source_probs"] if manifest.has_head else ["features"]) if arrays else []
     return read_rows(store, rows_key(_model_parts(manifest)), dataset.image_keys(), names)
 
 
