@@ -25,6 +25,10 @@ INTERVAL_SEED = 0
 ANYTIME_FRACTIONS = (0.15, 0.35, 0.65, 1.0)
 ANYTIME_MIN_IMAGES = 40  # a slice of fewer images is skipped (a ranking on fewer says little): small sets rank once
 
+# The local executor's extraction: loader processes that decode and preprocess the images while the engines compute
+# (one: on 2 cores a second would take the engine's other core; bench/extraction.py measures it)
+EXTRACTION_WORKERS = 1
+
 
 def interval_metrics(chosen: Sequence[str], mode: str) -> list[str]:
     """The metrics the rank intervals re-score: ``"all"`` (the default) = every metric of the ranking,

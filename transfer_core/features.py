@@ -12,7 +12,6 @@ from disk instead of recomputed, whichever engine asked (the engines agree withi
 
 from __future__ import annotations
 
-import itertools
 import time
 import warnings
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from transfer_core.cache.store import FeatureStore
 from transfer_core.data.base import ImageDataset, dataset_part
 from transfer_core.engines import check_engine, resolve_engine
 from transfer_core.errors import TransferScoutError
+from transfer_core.executors import Extracted
 from transfer_core.models.base import LoadedModel, Preprocessing
 from transfer_core.models.manifest import ModelManifest, read_manifest, remember_manifest
 
@@ -109,90 +109,173 @@ class LoadedModels:
         return self._models[model_id, layer]
 
 
+def cached_extraction(model_id: str, dataset: ImageDataset, store: FeatureStore, layer: str | None = None,
+                      progress: Progress | None = None) -> Extracted | None:
+    """The stored extraction of a model ID on ``dataset`` (its whole entry, or a row for every image) read without
+    loading the model (its manifest is in ``store``: :mod:`transfer_core.models.manifest`), or None."""
+    manifest = read_manifest(model_id, layer, store.root)
+    if manifest is None:
+        return None
+    started = time.perf_counter()
+    hit = _stored(store, manifest, dataset, progress, started)
+    if hit is None:
+        hit = _stored_rows(store, manifest, dataset, progress, started)
+    return None if hit is None else Extracted(model_id, hit, manifest)
+
+
 def extract_by_id(model_id: str, dataset: ImageDataset, *, store: FeatureStore, layer: str | None = None,
                   device: str | torch.device = "auto", batch_size: int = 64, num_workers: int = 0,
                   progress: Progress | None = None, engine: str = "auto",
                   models: LoadedModels | None = None) -> tuple[ExtractionResult, ModelManifest]:
     """:func:`extract_features` of a model ID, and the model's manifest (fingerprint, card, ...), without loading the
-    model when its manifest and its features (or a row for every image) are in ``store``
-    (:mod:`transfer_core.models.manifest`); ``models`` keeps the loaded model for later calls."""
-    from transfer_core.models import load_model
-
+    model when :func:`cached_extraction` finds it; ``models`` keeps the loaded model for later calls."""
     check_engine(engine)  # an unknown engine fails even when the features are cached
-    manifest = read_manifest(model_id, layer, store.root)
-    if manifest is not None:
-        started = time.perf_counter()
-        hit = _stored(store, manifest, dataset, progress, started)
-        if hit is None:
-            hit = _stored_rows(store, manifest, dataset, progress, started)
-        if hit is not None:
-            return hit, manifest
-    model = models.load(model_id, layer) if models is not None else load_model(model_id, layer=layer)
-    remember_manifest(model, layer, store.root)
+    hit = cached_extraction(model_id, dataset, store, layer, progress)
+    if hit is not None:
+        return hit.result, hit.manifest
+    model = load_by_id(model_id, layer, store, models)
     return extract_features(model, dataset, device=device, batch_size=batch_size, num_workers=num_workers,
                             progress=progress, store=store, engine=engine, models=models), ModelManifest.of(model)
+
+
+def load_by_id(model_id: str, layer: str | None, store: FeatureStore, models: LoadedModels | None) -> LoadedModel:
+    """The model (kept in ``models`` when given), its manifest remembered in ``store``."""
+    from transfer_core.models import load_model
+
+    model = models.load(model_id, layer) if models is not None else load_model(model_id, layer=layer)
+    remember_manifest(model, layer, store.root)
+    return model
 
 
 def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str | torch.device = "auto",
                      batch_size: int = 64, num_workers: int = 0, progress: Progress | None = None,
                      store: FeatureStore | None = None, engine: str = "auto",
                      models: LoadedModels | None = None) -> ExtractionResult:
-    """Features (and source-class probabilities) of every image of ``dataset`` under ``model``.
+    """Features (and source-class probabilities) of every image of ``dataset`` under ``model``: the
+    :func:`extract_group` of one model (its error raised)."""
+    outcome, = extract_group([model], dataset, device=device, batch_size=batch_size, num_workers=num_workers,
+                             progress=progress, store=store, engine=engine, models=models)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
-    With a ``store``, images whose rows the model already computed (in any dataset, :mod:`transfer_core.cache.rows`)
-    are read, only the others are extracted, and the new rows are kept; ``models`` keeps the engine opened for the
-    model (:class:`LoadedModels`).
 
-    ``engine`` is one of :data:`~transfer_core.engines.ENGINES` ("auto": ONNX Runtime on a CPU, torch on CUDA; an
-    unknown name is an :class:`~transfer_core.engines.EngineError`). ``progress(done, total, eta_seconds)`` is called
-    once before the first batch (ETA None) and after every batch; a cache hit reports ``(total, total, 0.0)`` once.
+def extract_group(group: list[LoadedModel], dataset: ImageDataset, *, device: str | torch.device = "auto",
+                  batch_size: int = 64, num_workers: int = 0, progress: Progress | None = None,
+                  store: FeatureStore | None = None, engine: str = "auto",
+                  models: LoadedModels | None = None) -> list[ExtractionResult | Exception]:
+    """The extraction of each model of ``group`` (models with one :class:`~transfer_core.models.base.Preprocessing`)
+    on ``dataset``, or the error that stopped it: each image is decoded and preprocessed once for all of them
+    (``num_workers`` loader processes decode while the engines compute), and every model embeds the batch.
+
+    With a ``store``, images whose rows a model already computed (in any dataset, :mod:`transfer_core.cache.rows`)
+    are read, only the others are extracted, and the new rows are kept; ``models`` keeps the engines opened
+    (:class:`LoadedModels`). ``engine`` is one of :data:`~transfer_core.engines.ENGINES` ("auto": ONNX Runtime on a
+    CPU, torch on CUDA; an unknown name is an :class:`~transfer_core.engines.EngineError`). ``progress(done, total,
+    eta_seconds)`` follows the shared stream: once before the first batch (ETA None) and after every batch; when
+    every model is served from the store it reports ``(total, total, 0.0)``. A model's ``seconds`` is its own
+    compute plus its share of the stream's decoding.
     """
     check_engine(engine)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if dataset.size < 1:
         raise ValueError(f"dataset {dataset.dataset_id!r} has no images to extract features from")
+    if len({model.preprocessing for model in group}) > 1:
+        raise ValueError("extract_group takes models with one preprocessing; group them by it first")
     started = time.perf_counter()
-    cached = _stored(store, model, dataset, progress, started) if store is not None else None
-    if cached is not None:
-        return cached
-    asked, resolved = resolve_engine(engine, device)
-    stored = _row_lookup(store, model, dataset) if store is not None else None
-    if stored is not None and stored.found.all():
-        return _rows_hit(stored, dataset, progress, started)
-    missing = np.arange(dataset.size) if stored is None else np.flatnonzero(~stored.found)
-    done_before = dataset.size - missing.size
-    report = None if progress is None else (lambda done, _, eta: progress(done_before + done, dataset.size, eta))
-    new, engine, note = _run(model, dataset_part(dataset, missing), resolved, asked, batch_size, num_workers, report,
-                             started, store, models)
-    arrays = new if done_before == 0 else {name: _merged(stored, name, missing, rows) for name, rows in new.items()}
-    seconds = time.perf_counter() - started
+    outcomes: list = [None] * len(group)
+    pending = []  # (position, model, its stored rows or None)
+    for position, model in enumerate(group):
+        cached = _stored(store, model, dataset, progress, started) if store is not None else None
+        stored = _row_lookup(store, model, dataset) if store is not None and cached is None else None
+        if cached is None and stored is not None and stored.found.all():
+            cached = _rows_hit(stored, dataset, progress, started)
+        if cached is not None:
+            outcomes[position] = cached
+        else:
+            pending.append((position, model, stored))
+    if pending:
+        asked, resolved = resolve_engine(engine, device)
+        _checked(group[0].preprocessing)  # a bad configuration fails here, not as an error blamed on the first image
+        wanted = [np.ones(dataset.size, bool) if stored is None else ~stored.found for _, _, stored in pending]
+        union = np.flatnonzero(np.logical_or.reduce(wanted))
+        done_before = dataset.size - union.size
+        report = None if progress is None else (lambda done, _, eta: progress(done_before + done, dataset.size, eta))
+        members = [(model, need[union]) for (_, model, _), need in zip(pending, wanted)]
+        streamed = _stream(members, dataset_part(dataset, union), resolved, asked, batch_size, num_workers, report,
+                           store, models, dataset.dataset_id)
+        for (position, model, stored), need, outcome in zip(pending, wanted, streamed):
+            outcomes[position] = (outcome if isinstance(outcome, Exception) else
+                                  _finished(model, dataset, stored, np.flatnonzero(need), outcome, resolved, store))
+    return outcomes
+
+
+def _finished(model: LoadedModel, dataset: ImageDataset, stored, missing: np.ndarray, outcome: tuple,
+              device: torch.device, store: FeatureStore | None) -> ExtractionResult:
+    """The result of a model the stream computed the ``missing`` images of (merged with its ``stored`` rows), kept
+    in ``store``."""
+    new, engine, note, seconds = outcome
+    whole = stored is None or missing.size == dataset.size
+    arrays = new if whole else {name: _merged(stored, name, missing, rows) for name, rows in new.items()}
+    result = ExtractionResult(arrays["features"], arrays.get("source_probs"), seconds, False, str(device), engine,
+                              note)
     if store is not None:
-        meta = {"model_id": model.model_id, "dataset_id": dataset.dataset_id, "seconds": seconds,
-                "device": str(resolved), "engine": engine, "engine_note": note, "images": dataset.size,
-                "feature_dim": int(arrays["features"].shape[1])}
-        try:
-            keys = dataset.image_keys()
-            write_rows(store, rows_key(_model_parts(model)), [keys[i] for i in missing], new, meta)
-            store.put(store.key(feature_key_parts(model, dataset)), arrays, meta)
-        except OSError as err:  # the features are good; only the cache is unavailable (disk full, read-only, ...)
-            warnings.warn(f"features of {model.model_id!r} were not cached in {store.root}: {err}", stacklevel=2)
-    return ExtractionResult(arrays["features"], arrays.get("source_probs"), seconds, False, str(resolved), engine,
-                            note)
+        _save(store, model, dataset, result, missing, new)
+    return result
 
 
-def _keep_rows(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset, entry) -> None:
-    """Write the rows of ``entry`` (a whole stored extraction) for the images whose rows the model lacks (which images
-    are stored is read from the chunks' metadata alone)."""
-    missing = np.flatnonzero(~_row_lookup(store, model, dataset, arrays=False).found)
-    if not missing.size:
-        return
-    keys = dataset.image_keys()
+def keep_extraction(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset,
+                    result: ExtractionResult) -> None:
+    """Keep ``result`` (computed elsewhere, e.g. on a Ray worker) in ``store`` as a local extraction keeps its own:
+    the rows of the images the model lacks rows for, and the whole entry."""
     try:
+        _keep_rows(store, model, dataset, _arrays(result), _meta(model, dataset, result))
+        store.put(store.key(feature_key_parts(model, dataset)), _arrays(result), _meta(model, dataset, result))
+    except OSError as err:
+        _not_cached(model, store, err)
+
+
+def _arrays(result: ExtractionResult) -> dict[str, np.ndarray]:
+    arrays = {"features": result.features}
+    if result.source_probs is not None:
+        arrays["source_probs"] = result.source_probs
+    return arrays
+
+
+def _meta(model: LoadedModel | ModelManifest, dataset: ImageDataset, result: ExtractionResult) -> dict:
+    """What the store records beside an extraction's arrays."""
+    return {"model_id": model.model_id, "dataset_id": dataset.dataset_id, "seconds": result.seconds,
+            "device": result.device, "engine": result.engine, "engine_note": result.engine_note,
+            "images": dataset.size, "feature_dim": int(result.features.shape[1])}
+
+
+def _save(store: FeatureStore, model: LoadedModel, dataset: ImageDataset, result: ExtractionResult,
+          missing: np.ndarray, new: dict[str, np.ndarray]) -> None:
+    """The ``new`` rows of the ``missing`` images, and the whole extraction as one entry."""
+    meta = _meta(model, dataset, result)
+    try:
+        keys = dataset.image_keys()
+        write_rows(store, rows_key(_model_parts(model)), [keys[i] for i in missing], new, meta)
+        store.put(store.key(feature_key_parts(model, dataset)), _arrays(result), meta)
+    except OSError as err:
+        _not_cached(model, store, err)
+
+
+def _not_cached(model: LoadedModel | ModelManifest, store: FeatureStore, err: OSError) -> None:
+    """The features are good; only the cache is unavailable (disk full, read-only, ...): a warning."""
+    warnings.warn(f"features of {model.model_id!r} were not cached in {store.root}: {err}", stacklevel=4)
+
+
+def _keep_rows(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset,
+               arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write the rows of ``arrays`` (a whole extraction) for the images whose rows the model lacks (which images are
+    stored is read from the chunks' metadata alone)."""
+    missing = np.flatnonzero(~_row_lookup(store, model, dataset, arrays=False).found)
+    if missing.size:
+        keys = dataset.image_keys()
         write_rows(store, rows_key(_model_parts(model)), [keys[i] for i in missing],
-                   {name: array[missing] for name, array in entry.arrays.items()}, entry.meta)
-    except (OSError, ValueError):  # a read-only store, or an entry whose arrays the rows do not take: rows wait
-        pass
+                   {name: array[missing] for name, array in arrays.items()}, meta)
 
 
 def _row_lookup(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset, arrays: bool = True):
@@ -237,7 +320,10 @@ def _stored(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: Im
     cached = store.get(store.key(feature_key_parts(model, dataset)), rows=dataset.size, required=("features",))
     if cached is None:
         return None
-    _keep_rows(store, model, dataset, cached)
+    try:
+        _keep_rows(store, model, dataset, cached.arrays, cached.meta)
+    except (OSError, ValueError):  # a read-only store, or an entry whose arrays the rows do not take: rows wait
+        pass
     if progress is not None:
         progress(dataset.size, dataset.size, 0.0)
     note = cached.meta.get("engine_note")
@@ -266,44 +352,6 @@ class PreprocessedImages(torch.utils.data.Dataset):
             raise ExtractionError(f"image {index}{name} of dataset {self.dataset.dataset_id!r} could not be "
                                   f"loaded: {type(err).__name__}: {err}") from err
         return preprocess(image, self.preprocessing)
-
-
-def _run(model: LoadedModel, dataset: ImageDataset, device: torch.device, engine: str, batch_size: int,
-         num_workers: int, progress: Progress | None, started: float, store: FeatureStore | None,
-         models: LoadedModels | None) -> tuple[dict[str, np.ndarray], str, str | None]:
-    """``{"features": ..., "source_probs": ...}`` (the latter only with a head), the engine that computed them and why
-    it is not the one asked for; the embedder is taken from (and kept in) ``models`` when given."""
-    _checked(model.preprocessing)  # a bad configuration fails here, not as an error blamed on the first image
-    on_cuda = device.type == "cuda"
-    loader = torch.utils.data.DataLoader(PreprocessedImages(dataset, model.preprocessing), batch_size=batch_size,
-                                         shuffle=False, num_workers=num_workers, pin_memory=on_cuda)
-    feature_batches, prob_batches, done = [], [], 0
-    if progress is not None:
-        progress(0, dataset.size, None)
-    batches = iter(loader)
-    first = next(batches)
-    setup = time.perf_counter()
-    opened = (model.fingerprint, engine, str(device))
-    if models is not None and opened in models.embedders:
-        embed, engine, note = models.embedders[opened]
-    else:
-        embed, engine, note = _embedder(model, engine, device, first, store, dataset.dataset_id)
-        if models is not None:
-            models.embedders[opened] = embed, engine, note
-    setup = time.perf_counter() - setup  # export and verification: once per model, left out of the ETA
-    with torch.inference_mode():
-        for batch in itertools.chain([first], batches):
-            features, probs = embed(batch)
-            feature_batches.append(features)
-            prob_batches.append(probs)
-            done += len(batch)
-            if progress is not None:
-                elapsed = max(time.perf_counter() - started - setup, 0.0)
-                progress(done, dataset.size, elapsed / done * (dataset.size - done))
-    arrays = {"features": torch.cat(feature_batches).numpy()}
-    if model.head is not None:
-        arrays["source_probs"] = torch.cat(prob_batches).numpy()
-    return arrays, engine, note
 
 
 Embed = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]
@@ -336,6 +384,96 @@ def _embedder(model: LoadedModel, engine: str, device: torch.device, first: torc
         return _embed_batch(model.model_id, extractor, head, batch, reduced_precision)
 
     return embed, engine, note
+
+
+class _Member:
+    """A model's state in a shared stream: what it needs, its engine once opened, its batches, its time, its error."""
+
+    def __init__(self, model: LoadedModel, need: np.ndarray):
+        self.model, self.need = model, need
+        self.embed, self.engine, self.note = None, "", None
+        self.features, self.probs = [], []
+        self.seconds, self.error = 0.0, None
+
+    def outcome(self, shared_seconds: float) -> tuple | Exception:
+        if self.error is not None:
+            return self.error
+        arrays = {"features": torch.cat(self.features).numpy()}
+        if self.model.head is not None:
+            arrays["source_probs"] = torch.cat(self.probs).numpy()
+        return arrays, self.engine, self.note, self.seconds + shared_seconds
+
+
+def _stream(members: list[tuple[LoadedModel, np.ndarray]], part: ImageDataset, device: torch.device, engine: str,
+            batch_size: int, num_workers: int, progress: Progress | None, store: FeatureStore | None,
+            models: LoadedModels | None, dataset_id: str) -> list[tuple | Exception]:
+    """One pass over ``part`` for models sharing a preprocessing, each embedding the images its ``need`` mask marks:
+    per model ``(arrays, engine, note, seconds)`` or its error (an image that cannot be loaded stops them all). The
+    loader decodes in ``num_workers`` processes when the pass is longer than one batch (a process costs more than it
+    saves below that); each engine is opened on the first batch, or taken from ``models``."""
+    states = [_Member(model, need) for model, need in members]
+    on_cuda = device.type == "cuda"
+    workers = num_workers if part.size > batch_size else 0
+    loader = torch.utils.data.DataLoader(PreprocessedImages(part, states[0].model.preprocessing),
+                                         batch_size=batch_size, shuffle=False, num_workers=workers,
+                                         pin_memory=on_cuda)
+    if progress is not None:
+        progress(0, part.size, None)
+    started, setup, waited, done = time.perf_counter(), 0.0, 0.0, 0
+    batches = iter(loader)
+    with torch.inference_mode():
+        while done < part.size and any(state.error is None for state in states):
+            wait = time.perf_counter()
+            try:
+                batch = next(batches)
+            except Exception as err:  # noqa: BLE001 - an image that cannot be loaded (ExtractionError) fails the pass
+                for state in states:
+                    state.error = state.error or err
+                break
+            waited += time.perf_counter() - wait
+            for state in states:
+                if state.error is None:
+                    setup += _embed_into(state, batch, done, engine, device, store, models, dataset_id)
+            done += len(batch)
+            if progress is not None:
+                elapsed = max(time.perf_counter() - started - setup, 0.0)
+                progress(done, part.size, elapsed / done * (part.size - done))
+    return [state.outcome(waited / len(states)) for state in states]
+
+
+def _embed_into(state: _Member, batch: torch.Tensor, offset: int, engine: str, device: torch.device,
+                store: FeatureStore | None, models: LoadedModels | None, dataset_id: str) -> float:
+    """The rows of ``batch`` (images ``offset…``) that ``state`` needs, embedded into it (an error is kept on it);
+    returns the seconds its engine took to open (0 once open)."""
+    wanted = state.need[offset:offset + len(batch)]
+    if not wanted.any():
+        return 0.0
+    opened = time.perf_counter()
+    try:
+        if state.embed is None:
+            state.embed, state.engine, state.note = _opened(state.model, engine, device, batch, store, dataset_id,
+                                                            models)
+        opening = time.perf_counter() - opened
+        features, probs = state.embed(batch if wanted.all() else batch[torch.from_numpy(wanted)])
+    except Exception as err:  # noqa: BLE001 - one model's failure must not stop the others sharing the pass
+        state.error = err
+        return 0.0
+    state.features.append(features)
+    state.probs.append(probs)
+    state.seconds += time.perf_counter() - opened
+    return opening
+
+
+def _opened(model: LoadedModel, engine: str, device: torch.device, first: torch.Tensor, store: FeatureStore | None,
+            dataset_id: str, models: LoadedModels | None) -> tuple[Embed, str, str | None]:
+    """:func:`_embedder`, taken from (and kept in) ``models`` when given."""
+    opened = (model.fingerprint, engine, str(device))
+    if models is not None and opened in models.embedders:
+        return models.embedders[opened]
+    embedder = _embedder(model, engine, device, first, store, dataset_id)
+    if models is not None:
+        models.embedders[opened] = embedder
+    return embedder
 
 
 def _embed_batch(model_id: str, extractor: torch.nn.Module, head: torch.nn.Module | None, batch: torch.Tensor,

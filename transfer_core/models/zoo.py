@@ -165,6 +165,14 @@ def _split(name: str) -> tuple[str, bool]:
     return base, random
 
 
+def declared_preprocessing(name: str) -> Preprocessing | None:
+    """The preprocessing zoo model ``name`` (or its ``-random`` twin) declares, without building it (None if unknown)."""
+    try:
+        return ZOO[_split(name)[0]].preprocessing
+    except ModelLoadError:
+        return None
+
+
 def load_zoo(name: str, layer: str | None) -> LoadedModel:
     base, random = _split(name)
     entry = ZOO[base]

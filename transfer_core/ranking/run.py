@@ -82,17 +82,20 @@ class RankRun:
 def rank_run(dataset, model_ids: list[str], *, metrics: str | list[str] = "all",
              intervals: IntervalSettings = IntervalSettings(), ensemble: bool = False, device: str = "auto",
              options: dict | None = None, store=None, progress: Progress | None = None,
-             interval_progress: IntervalProgress | None = None, engine: str = "auto", models=None) -> RankRun:
+             interval_progress: IntervalProgress | None = None, engine: str = "auto", models=None,
+             executor=None) -> RankRun:
     """Rank ``model_ids`` on a loaded ``dataset`` (:func:`~transfer_core.ranking.pipeline.rank_dataset`), then the rank
     intervals on the features the ranking extracted, the verdict and, with ``ensemble``, SFDA's greedy ensemble;
     ``engine`` is the extraction engine (:data:`~transfer_core.engines.ENGINES`), ``models`` the
-    :class:`~transfer_core.features.LoadedModels` to keep models loaded in across runs."""
+    :class:`~transfer_core.features.LoadedModels` to keep models loaded in across runs, ``executor`` where the
+    extraction runs (:mod:`transfer_core.executors`; None: locally)."""
     from transfer_core.evidence.verdict import verdict
 
     started = time.perf_counter()
     extracted: dict = {}
     ranking = rank_dataset(dataset, model_ids, metrics=metrics, device=device, options=options, store=store,
-                           progress=progress, features_out=extracted, engine=engine, models=models)
+                           progress=progress, features_out=extracted, engine=engine, models=models,
+                           executor=executor)
     intervals_, note = _rank_intervals(ranking, dataset, extracted, intervals, device, options, interval_progress)
     try:
         explained = verdict(ranking, intervals_, level=intervals.level)
