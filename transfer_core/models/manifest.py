@@ -73,13 +73,14 @@ def read_manifest(model_id: str, layer: str | None, root: Path) -> ModelManifest
     return manifest if manifest.model_id == model_id else None
 
 
-def remember_manifest(model: LoadedModel, layer: str | None, root: Path) -> None:
+def remember_manifest(model: LoadedModel | ModelManifest, layer: str | None, root: Path) -> None:
     """Write ``model``'s manifest (a no-op for models without a source identity; a failed write only costs a
-    later load)."""
+    later load). A manifest made elsewhere (a Ray worker that loaded the model from the same files) is kept as is."""
     path = _manifest_path(model.model_id, layer, root)
     if path is None:
         return
-    text = json.dumps(ModelManifest.of(model).to_dict(), sort_keys=True).encode("utf-8")
+    manifest = model if isinstance(model, ModelManifest) else ModelManifest.of(model)
+    text = json.dumps(manifest.to_dict(), sort_keys=True).encode("utf-8")
     try:
         claim(Path(root), MANIFESTS)
         atomic_write(path, lambda stream: stream.write(text))
