@@ -166,7 +166,7 @@ def _split(name: str) -> tuple[str, bool]:
 
 
 def declared_preprocessing(name: str) -> Preprocessing | None:
-    """The preprocessing zoo model ``name`` (or its ``-random`` twin) declares, without building it (None if unknown)."""
+    """The preprocessing zoo model ``name`` (or its ``-random`` twin) declares, without building it; None if unknown."""
     try:
         return ZOO[_split(name)[0]].preprocessing
     except ModelLoadError:
