@@ -9,6 +9,7 @@ CSV (``transfer_core.groundtruth``); the evaluation is weighted Kendall τ and f
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import warnings
@@ -23,11 +24,13 @@ from transfer_core.groundtruth import (
     FINE_TUNE,
     LINEAR_PROBE,
     FineTuneProtocol,
+    GroundTruth,
     GroundTruthError,
     fine_tune,
     load_groundtruth_csv,
     probe_model,
 )
+from transfer_core.groundtruth.mapping import Mapper
 from transfer_core.ranking.table import Ranking
 
 if TYPE_CHECKING:  # annotations only
@@ -101,45 +104,69 @@ def reload_dataset(ranking: Ranking):
 
 
 def groundtruth_for(ranking: Ranking, groundtruth: str, *, protocol: FineTuneProtocol | None = None,
-                    device: str = "auto", progress: ValidationProgress | None = None, engine: str = "auto"):
+                    device: str = "auto", progress: ValidationProgress | None = None, engine: str = "auto",
+                    map_models: Mapper | None = None, map_points: Mapper | None = None):
     """(kind, {model: accuracy}, {model: protocol}, {model: why it failed}) for the ranked models from
     ``groundtruth``: ``"probe"``, ``"finetune"`` or a path to a ``model,accuracy`` CSV. A model that no longer loads
-    is reported in the last dict and the others go on."""
-    from transfer_core.models.errors import ModelLoadError
+    is reported in the last dict and the others go on.
 
+    ``map_models(fn, model_ids) -> list`` runs one model's probe or fine-tuning per call
+    (:mod:`~transfer_core.groundtruth.mapping`; default: one after the other here, ``progress`` told before each);
+    ``fn`` carries no callback, so with a mapper ``progress`` hears the start and the end only. ``map_points`` goes
+    to :func:`~transfer_core.groundtruth.fine_tune` for its grid points."""
     models = ranking.model_ids
     if groundtruth not in ("probe", "finetune"):
         accuracies = load_groundtruth_csv(groundtruth)
         covered = [m for m in models if m in accuracies]
         return USER_CSV, {m: accuracies[m] for m in covered}, {m: {"source": str(groundtruth)} for m in covered}, {}
-    dataset = reload_dataset(ranking)
-    results, failures = {}, {}
-    for index, model_id in enumerate(models):
+    work = functools.partial(model_groundtruth, groundtruth=groundtruth, dataset=reload_dataset(ranking),
+                             protocol=protocol, device=device, engine=engine, map_points=map_points)
+    doing = "linear probe" if groundtruth == "probe" else "fine-tuning"
+    if map_models is None:
+        outcomes = []
+        for index, model_id in enumerate(models):
+            if progress is not None:
+                progress(index, len(models), f"{doing} {model_id}")
+            outcomes.append(work(model_id))
+    else:
         if progress is not None:
-            progress(index, len(models), f"{'linear probe' if groundtruth == 'probe' else 'fine-tuning'} {model_id}")
-        try:
-            results[model_id] = (probe_model(model_id, dataset, device=device, engine=engine) if groundtruth == "probe"
-                                 else fine_tune(model_id, dataset, protocol=protocol, device=device))
-        except ModelLoadError as error:
-            failures[model_id] = str(error)
+            progress(0, len(models), f"{doing} {len(models)} models")
+        outcomes = map_models(work, models)
     if progress is not None:
         progress(len(models), len(models), "done")
+    results = {model: result for model, (result, _) in zip(models, outcomes) if result is not None}
+    failures = {model: reason for model, (_, reason) in zip(models, outcomes) if reason is not None}
     kind = LINEAR_PROBE if groundtruth == "probe" else FINE_TUNE
     return kind, {m: r.accuracy for m, r in results.items()}, {m: r.protocol for m, r in results.items()}, failures
+
+
+def model_groundtruth(model_id: str, *, groundtruth: str, dataset, protocol: FineTuneProtocol | None, device: str,
+                      engine: str, map_points: Mapper | None) -> tuple[GroundTruth | None, str | None]:
+    """One model's (result, None), or (None, why) when the model no longer loads: the unit ``map_models`` maps."""
+    from transfer_core.models.errors import ModelLoadError
+
+    try:
+        if groundtruth == "probe":
+            return probe_model(model_id, dataset, device=device, engine=engine), None
+        return fine_tune(model_id, dataset, protocol=protocol, device=device, map_points=map_points), None
+    except ModelLoadError as error:
+        return None, str(error)
 
 
 def validate(ranking: Ranking, groundtruth: str, *, protocol: FineTuneProtocol | None = None, stability: int = 0,
              labels=None, features: FeatureSource | None = None, device: str = "auto",
              progress: ValidationProgress | None = None, stability_progress: Progress | None = None,
-             engine: str = "auto") -> Validation:
+             engine: str = "auto", map_models: Mapper | None = None, map_points: Mapper | None = None) -> Validation:
     """Evaluate every metric of ``ranking`` against ``groundtruth``; ``stability`` > 0 adds τ over that many
     resampled target subsets × model sub-pools (:func:`resampled_stability`). It re-scores ``features`` with
     ``labels`` when ``features`` is given (the app's cached ones), else :func:`store_features`. Features that are not
-    in the store yet are extracted with ``engine`` (:data:`~transfer_core.engines.ENGINES`)."""
+    in the store yet are extracted with ``engine`` (:data:`~transfer_core.engines.ENGINES`). ``map_models`` and
+    ``map_points`` run the per-model ground truth and the fine-tuning grid points (see :func:`groundtruth_for`)."""
     from transfer_core.evidence.evaluation import evaluate_metrics
 
     kind, accuracies, protocols, failures = groundtruth_for(ranking, groundtruth, protocol=protocol, device=device,
-                                                            progress=progress, engine=engine)
+                                                            progress=progress, engine=engine, map_models=map_models,
+                                                            map_points=map_points)
     covered = [model for model in ranking.model_ids if model in accuracies]
     missing = [model for model in ranking.model_ids if model not in accuracies]
     if len(covered) < 3:

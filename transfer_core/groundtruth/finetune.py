@@ -17,6 +17,7 @@ bit for bit; CUDA kernels may differ in the last digits).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from dataclasses import replace
@@ -35,6 +36,7 @@ from transfer_core.features import PreprocessedImages, autocast_dtype
 from transfer_core.groundtruth.blocks import trained_block_names
 from transfer_core.groundtruth.errors import GroundTruthError
 from transfer_core.groundtruth.frozen_prefix import frontier_of, split_frozen_prefix
+from transfer_core.groundtruth.mapping import Mapper, sequential
 from transfer_core.groundtruth.progress import Progress, StepTracker
 from transfer_core.groundtruth.protocol import FineTuneProtocol
 from transfer_core.groundtruth.result import CLASSIFICATION, FINE_TUNE, GroundTruth
@@ -61,12 +63,18 @@ def run_key(model: LoadedModel, dataset: ImageDataset, protocol: FineTuneProtoco
 
 def fine_tune(model: str | LoadedModel, dataset: ImageDataset, *, protocol: FineTuneProtocol | None = None,
               device: str | torch.device = "auto", progress: Progress | None = None,
-              cache_dir: str | Path | None = None, num_workers: int = 0) -> GroundTruth:
+              cache_dir: str | Path | None = None, num_workers: int = 0,
+              map_points: Mapper | None = None) -> GroundTruth:
     """Fine-tuned held-out accuracy (R² for regression targets) of ``model`` on ``dataset``.
 
     ``model`` is a model ID or a loaded model. ``progress(done_steps, total_steps, eta_seconds, message)`` is called
     after every optimisation step and before each evaluation; a cached result reports ``(total, total, 0.0, …)``
     once. The result is cached under ``cache_dir`` (default :func:`default_cache_dir`).
+    ``map_points(fn, items) -> list`` trains the grid points (:mod:`~transfer_core.groundtruth.mapping`; default: one
+    after the other here). Each item is ``(index, (learning rate, weight decay))``; ``fn(item)`` trains that point
+    (or reads it from the run's folder), writes it there and returns the point's record. The driver stores any point
+    a worker could not write and chooses the best point itself, so the result equals a local run's. With a mapper,
+    ``progress`` hears the start and the end of the grid only (``fn`` carries no callback).
     """
     protocol = protocol if protocol is not None else FineTuneProtocol()
     if not isinstance(protocol, FineTuneProtocol):
@@ -82,7 +90,7 @@ def fine_tune(model: str | LoadedModel, dataset: ImageDataset, *, protocol: Fine
     if finished is not None:
         run.tracker.cached(f"{model.model_id}: cached fine-tuning result, no training needed")
         return finished
-    result = run.execute(store)
+    result = run.execute(store, map_points)
     store.save_result(result.to_dict())
     return result
 
@@ -168,25 +176,50 @@ class _Run:
         self.frozen_prefix = False
 
     @property
+    def _devices(self) -> list[torch.device]:
+        """The devices whose RNG a fork must save (the CPU's always is)."""
+        return [self.device] if self.device.type == "cuda" else []
+
+    @property
     def measure(self) -> str:
         return "accuracy" if self.task == CLASSIFICATION else "r2"
 
-    def execute(self, store: RunStore) -> GroundTruth:
-        """Train (or restore) every grid point, then pick the best on validation."""
+    def execute(self, store: RunStore, map_points: Mapper | None) -> GroundTruth:
+        """Train (or restore) every grid point through ``map_points``, then pick the best on validation."""
         self.block_names = trained_block_names(self.model.extractor, self.model.preprocessing, self.protocol)
-        points = []
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        with torch.random.fork_rng(devices=self._devices):  # a DataLoader draws its seed from the global RNG
             self._precompute_frozen_prefix()
-            self.tracker.report(f"{self.model.model_id}: starting fine-tuning on {self.device}")
-            for index, (lr, wd) in enumerate(self.protocol.grid()):
-                point = store.point(index)
-                if point is None:
-                    point = self._train_point(store, index, lr, wd)
-                    store.save_point(index, point)
-                else:
-                    self.tracker.skip(self.steps_per_epoch * self.protocol.epochs)
-                points.append(point)
+        self.tracker.report(f"{self.model.model_id}: starting fine-tuning on {self.device}")
+        items = list(enumerate(self.protocol.grid()))
+        if map_points is None:
+            points = sequential(functools.partial(self._grid_point, store), items)
+        else:
+            points = map_points(functools.partial(self._detached()._grid_point, store), items)
+            self.tracker.skip(self.tracker.total - self.tracker.done)
+            self.tracker.report(f"{self.model.model_id}: {len(items)} grid point(s) trained")
+        for index, point in enumerate(points):
+            if store.point(index) is None:  # a worker that could not write to this folder
+                store.save_point(index, point)
         return self._result(points)
+
+    def _detached(self) -> "_Run":
+        """A copy without the progress callback, for ``fn`` to carry to a mapper's workers."""
+        worker = copy.copy(self)
+        worker.tracker = StepTracker(self.tracker.total, None)
+        return worker
+
+    def _grid_point(self, store: RunStore, item: tuple[int, tuple[float, float]]) -> dict:
+        """One grid point's record: read from ``store`` when finished, else trained (resuming its checkpoint) and
+        written there. The global RNG is left as it was."""
+        index, (lr, wd) = item
+        point = store.point(index)
+        if point is not None:
+            self.tracker.skip(self.steps_per_epoch * self.protocol.epochs)
+            return point
+        with torch.random.fork_rng(devices=self._devices):
+            point = self._train_point(store, index, lr, wd)
+        store.save_point(index, point)
+        return point
 
     def _result(self, points: list[dict]) -> GroundTruth:
         usable = [point for point in points if not point["diverged"]]
@@ -247,6 +280,7 @@ class _Run:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
         state = _restore(store.checkpoint(index), trained, optimizer, scheduler, scaler)
+        point_start = self.tracker.done
         self.tracker.skip(state["epochs_done"] * self.steps_per_epoch)
         label = f"{self.model.model_id} lr={lr:g} wd={wd:g}"
         diverged = False
@@ -257,7 +291,7 @@ class _Run:
             state = {"epochs_done": epoch + 1, "epoch_losses": state["epoch_losses"] + [loss],
                      "seconds": state["seconds"] + time.perf_counter() - started}
             if diverged:  # count this point's remaining steps as done
-                self.tracker.skip((index + 1) * total_steps - self.tracker.done)
+                self.tracker.skip(point_start + total_steps - self.tracker.done)
                 break
             store.save_checkpoint(index, {"modules": [module.state_dict() for module in trained],
                                           "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
