@@ -38,9 +38,10 @@ sys.path.insert(0, str(ROOT))
 from bench.machine import machine_line  # noqa: E402
 from transfer_core.cache.layout import FEATURES, ROWS  # noqa: E402
 from transfer_core.cache.store import FeatureStore  # noqa: E402
+from transfer_core.config import EXTRACTION_WORKERS  # noqa: E402
 from transfer_core.data.base import ImageDataset  # noqa: E402
 from transfer_core.engines import resolve_engine  # noqa: E402
-from transfer_core.features import autocast_dtype, extract_features, preprocess  # noqa: E402
+from transfer_core.features import autocast_dtype, extract_features, extract_group, preprocess  # noqa: E402
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing  # noqa: E402
 
 
@@ -290,10 +291,14 @@ def report(results: dict, setup: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare_engines(model: LoadedModel, dataset: ImageDataset, batch_size: int, repeats: int) -> dict:
+def compare_engines(model: LoadedModel, dataset: ImageDataset, batch_size: int, repeats: int,
+                    twin: LoadedModel | None = None) -> dict:
     """One zoo model on the CPU: torch eager float32 (contiguous, the engine before ONNX Runtime, and channels-last,
-    torch's path now) and ONNX Runtime's bare forward passes on the same preprocessed batches, and ``extract_features``
-    with the default engine end to end (decode + preprocess + forward), best of ``repeats`` interleaved rounds."""
+    torch's path now) and ONNX Runtime's bare forward passes on the same preprocessed batches, ``extract_features``
+    with the default engine end to end (decode + preprocess + forward) with the decoding in the calling thread and in
+    a loader process, and with a ``twin`` (its random-init baseline: the same preprocessing) the local executor's
+    shared stream for the pair (``extract_group``: each image decoded and preprocessed once for both), best of
+    ``repeats`` interleaved rounds."""
     device = torch.device("cpu")
     batches, preprocess_seconds = preprocessed(model, dataset, batch_size)
     paths = {"torch": bare_forward(model, batches, device, torch.contiguous_format),
@@ -301,6 +306,8 @@ def compare_engines(model: LoadedModel, dataset: ImageDataset, batch_size: int, 
     results = {"images": dataset.size, "preprocess": preprocess_seconds}
     try:
         paths["onnxruntime"] = onnx_forward(model, batches)
+        if twin is not None:
+            paths["twin onnxruntime"] = onnx_forward(twin, batches)
     except RuntimeError as err:
         results["note"] = str(err)
     for run in paths.values():
@@ -310,8 +317,26 @@ def compare_engines(model: LoadedModel, dataset: ImageDataset, batch_size: int, 
         first = extract_features(model, dataset, device=device, batch_size=batch_size, store=store)
         results["engine"], results["export"] = first.engine, first.seconds
         paths["extract"] = extraction(model, dataset, device, batch_size, 0, "auto", store)
+        paths["extract, loader process"] = extraction(model, dataset, device, batch_size, EXTRACTION_WORKERS, "auto",
+                                                      store)
+        if twin is not None:
+            extract_features(twin, dataset, device=device, batch_size=batch_size, store=store)  # its graph, once
+            paths["pair"] = group_extraction([model, twin], dataset, device, batch_size, store)
         results.update(best_of(paths, repeats))
     return results
+
+
+def group_extraction(group: list[LoadedModel], dataset: ImageDataset, device: torch.device, batch_size: int,
+                     store: FeatureStore):
+    """One ``extract_group`` request of models sharing a preprocessing (the local executor's shared stream, decoded
+    in its loader processes) that misses the feature store but finds the exported graphs, as a call."""
+    def run() -> None:
+        forget_features(store)
+        outcomes = extract_group(group, dataset, device=device, batch_size=batch_size,
+                                 num_workers=EXTRACTION_WORKERS, store=store)
+        assert all(not isinstance(outcome, Exception) and not outcome.cache_hit for outcome in outcomes)
+
+    return run
 
 
 def zoo_report(rows: dict[str, dict], setup: dict) -> str:
@@ -327,28 +352,39 @@ def zoo_report(rows: dict[str, dict], setup: dict) -> str:
         "* forward columns: the bare forward pass (extractor + head + softmax) on the same batches, preprocessed "
         "beforehand; torch = eager float32 in torch's default contiguous memory format (the extraction path before "
         "ONNX Runtime), channels-last = torch's extraction path now (the fallback); ratio = ONNX Runtime / torch",
-        "* `extract_features` = the default engine end to end (decode + preprocess + the forward pass, num_workers=0, "
-        "one session created per call from the cached graph); share = its images/s / ONNX Runtime's bare forward "
-        "images/s; decode + preprocess = that work alone, serial, and its part of the end-to-end time",
+        "* `extract_features` = the default engine end to end (decode + preprocess + the forward pass, one session "
+        "created per call from the cached graph), decoding in the calling thread (num_workers=0) or in "
+        f"{EXTRACTION_WORKERS} loader process (the local executor's setting); share = its images/s / ONNX Runtime's "
+        "bare forward images/s; decode + preprocess = that work alone, serial, and its part of the end-to-end time",
+        "* decode once = the local executor's shared stream for the model and its random-init twin (one "
+        "preprocessing: each image decoded and preprocessed once for both, in the loader process), images/s per model "
+        "(2 × images / wall); share = the two bare forward passes' time / the pair's wall time",
         "* wall-clock images/s; images per CPU-second (all threads) in brackets, steadier on a shared machine",
         "",
-        "| model | torch | channels-last | ONNX Runtime | ratio | `extract_features` | share | decode + preprocess "
-        "(of end to end) | first call (export, verify, extract) s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | torch | channels-last | ONNX Runtime | ratio | `extract_features` | share | with a loader process "
+        "| share | decode once, per model | share | decode + preprocess (of end to end) | first call (export, verify, "
+        "extract) s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in rows.items():
         images = row["images"]
         rate = partial(_rate, row)
         extract_wall = row["extract"][0]
         decode = f"{images / row['preprocess']:.0f} img/s ({100 * row['preprocess'] / extract_wall:.0f} %)"
+        pair = ("–" if "pair" not in row else
+                f"{2 * images / row['pair'][0]:.1f} ({2 * images / row['pair'][1]:.1f})")
         if "onnxruntime" in row:
             onnx_wall = row["onnxruntime"][0]
             onnx, ratio = rate("onnxruntime"), f"{row['torch'][0] / onnx_wall:.1f}×"
             share = f"{100 * onnx_wall / extract_wall:.0f} %"
+            worker_share = f"{100 * onnx_wall / row['extract, loader process'][0]:.0f} %"
+            pair_share = ("–" if "pair" not in row else
+                          f"{100 * (onnx_wall + row['twin onnxruntime'][0]) / row['pair'][0]:.0f} %")
         else:
-            onnx, ratio, share = "falls back to torch", "–", "–"
+            onnx, ratio, share, worker_share, pair_share = "falls back to torch", "–", "–", "–", "–"
         lines.append(f"| {name} | {rate('torch')} | {rate('torch channels-last')} | {onnx} | {ratio} | "
-                     f"{rate('extract')} ({row['engine']}) | {share} | {decode} | {row['export']:.1f} |")
+                     f"{rate('extract')} ({row['engine']}) | {share} | {rate('extract, loader process')} | "
+                     f"{worker_share} | {pair} | {pair_share} | {decode} | {row['export']:.1f} |")
     notes = [f"* {name}: {row['note']}" for name, row in rows.items() if "note" in row]
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
@@ -399,13 +435,15 @@ def main() -> None:
 def main_zoo(args: argparse.Namespace, when: str) -> None:
     from transfer_core.data import load_dataset
     from transfer_core.models import load_model
+    from transfer_core.models.ids import RANDOM_SUFFIX
     from transfer_core.models.zoo import ZOO
 
     dataset = load_dataset(args.dataset or "demo", limit=args.images, seed=0)
     machine = machine_line()
     rows = {}
     for name in args.zoo or list(ZOO):
-        rows[name] = compare_engines(load_model(f"zoo:{name}"), dataset, args.batch_size, args.repeats)
+        rows[name] = compare_engines(load_model(f"zoo:{name}"), dataset, args.batch_size, args.repeats,
+                                     load_model(f"zoo:{name}{RANDOM_SUFFIX}"))
         print(name, rows[name], flush=True)
     write(args.out, zoo_report(rows, {"arguments": " ".join(sys.argv[1:]), "when": when, "machine": machine,
                                       "dataset": dataset.dataset_id, "images": dataset.size,

@@ -37,6 +37,9 @@ EXTRACTION_VERSION = 1  # bump when a change here alters the features a given mo
 Progress = Callable[[int, int, "float | None"], None]  # (images done, images in total, ETA seconds or None)
 
 
+Embed = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]  # batch → (features, source probs)
+
+
 class ExtractionError(TransferScoutError, RuntimeError):
     """Extraction could not produce valid features (bad image, non-finite or mis-shaped model output)."""
 
@@ -60,23 +63,34 @@ class ExtractionResult:
 
 
 def preprocess(image: Image.Image, preprocessing: Preprocessing) -> torch.Tensor:
-    """One PIL image → the model's float32 input ``[C, H, W]``.
+    """One PIL image → the model's float32 input ``[C, H, W]``: :func:`normalise` of its :func:`pixels`."""
+    return normalise(pixels(image, preprocessing), preprocessing)
+
+
+def pixels(image: Image.Image, preprocessing: Preprocessing) -> torch.Tensor:
+    """One PIL image → the model's input as uint8 pixels ``[C, H, W]``.
 
     Converted to "RGB", "BGR" or "L", resized (with PIL, antialiased) as ``crop_mode`` says (see
-    :class:`~transfer_core.models.base.Preprocessing`), centre-cropped to ``input_size`` (padded with the mean colour
-    in "border" mode), scaled to ``[0, value_scale]`` and normalised with ``mean`` / ``std`` (in the scaled units).
+    :class:`~transfer_core.models.base.Preprocessing`) and centre-cropped to ``input_size`` (padded with the mean colour
+    in "border" mode).
     """
-    channels, interpolation, mean, std = _checked(preprocessing)
+    channels, interpolation, mean, _ = _checked(preprocessing)
     image = image.convert("L" if channels == "L" else "RGB")
     image = F.resize(image, _resized_size(image, preprocessing), interpolation=interpolation, antialias=True)
     if preprocessing.crop_mode == "border":
         image = _padded(image, preprocessing.input_size, mean.flip(0) if channels == "BGR" else mean,
                         preprocessing.value_scale)
     image = F.center_crop(image, list(preprocessing.input_size))
-    pixels = F.pil_to_tensor(image).to(torch.float32) * (preprocessing.value_scale / 255.0)
-    if channels == "BGR":
-        pixels = pixels.flip(0)
-    return (pixels - mean[:, None, None]) / std[:, None, None]
+    tensor = F.pil_to_tensor(image)
+    return tensor.flip(0) if channels == "BGR" else tensor
+
+
+def normalise(pixels: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+    """uint8 pixels ``[..., C, H, W]`` (one image or a batch) scaled to ``[0, value_scale]`` and normalised with
+    ``mean`` / ``std`` (in the scaled units), as float32."""
+    _, _, mean, std = _checked(preprocessing)
+    scaled = pixels.to(torch.float32) * (preprocessing.value_scale / 255.0)
+    return (scaled - mean[:, None, None]) / std[:, None, None]
 
 
 def feature_key_parts(model: LoadedModel | ModelManifest, dataset: ImageDataset) -> dict:
@@ -332,8 +346,9 @@ def _stored(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: Im
                             str(cached.meta.get("engine", "torch")), note if isinstance(note, str) else None)
 
 
-class PreprocessedImages(torch.utils.data.Dataset):
-    """``dataset``'s images as model inputs; a failing image raises an :class:`ExtractionError` naming it."""
+class ImagePixels(torch.utils.data.Dataset):
+    """``dataset``'s images as the model's uint8 input pixels (:func:`pixels`); a failing image raises an
+    :class:`ExtractionError` naming it."""
 
     def __init__(self, dataset: ImageDataset, preprocessing: Preprocessing):
         self.dataset = dataset
@@ -351,10 +366,14 @@ class PreprocessedImages(torch.utils.data.Dataset):
             name = f" ({names[index]})" if index < len(names) else ""
             raise ExtractionError(f"image {index}{name} of dataset {self.dataset.dataset_id!r} could not be "
                                   f"loaded: {type(err).__name__}: {err}") from err
-        return preprocess(image, self.preprocessing)
+        return pixels(image, self.preprocessing)
 
 
-Embed = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]
+class PreprocessedImages(ImagePixels):
+    """``dataset``'s images as model inputs (:func:`preprocess`)."""
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return normalise(super().__getitem__(index), self.preprocessing)
 
 
 def _embedder(model: LoadedModel, engine: str, device: torch.device, first: torch.Tensor,
@@ -409,14 +428,15 @@ def _stream(members: list[tuple[LoadedModel, np.ndarray]], part: ImageDataset, d
             models: LoadedModels | None, dataset_id: str) -> list[tuple | Exception]:
     """One pass over ``part`` for models sharing a preprocessing, each embedding the images its ``need`` mask marks:
     per model ``(arrays, engine, note, seconds)`` or its error (an image that cannot be loaded stops them all). The
-    loader decodes in ``num_workers`` processes when the pass is longer than one batch (a process costs more than it
-    saves below that); each engine is opened on the first batch, or taken from ``models``."""
+    loader decodes to uint8 pixels in ``num_workers`` processes when the pass is longer than one batch (a process
+    costs more than it saves below that), each batch is normalised once here for all the models, and each engine is
+    opened on the first batch, or taken from ``models``."""
     states = [_Member(model, need) for model, need in members]
     on_cuda = device.type == "cuda"
     workers = num_workers if part.size > batch_size else 0
-    loader = torch.utils.data.DataLoader(PreprocessedImages(part, states[0].model.preprocessing),
-                                         batch_size=batch_size, shuffle=False, num_workers=workers,
-                                         pin_memory=on_cuda)
+    preprocessing = states[0].model.preprocessing
+    loader = torch.utils.data.DataLoader(ImagePixels(part, preprocessing), batch_size=batch_size, shuffle=False,
+                                         num_workers=workers)  # uint8 from the loader: a quarter of float32's bytes
     if progress is not None:
         progress(0, part.size, None)
     started, setup, waited, done = time.perf_counter(), 0.0, 0.0, 0
@@ -430,6 +450,9 @@ def _stream(members: list[tuple[LoadedModel, np.ndarray]], part: ImageDataset, d
                 for state in states:
                     state.error = state.error or err
                 break
+            batch = normalise(batch, preprocessing)
+            if on_cuda:
+                batch = batch.pin_memory()
             waited += time.perf_counter() - wait
             for state in states:
                 if state.error is None:
