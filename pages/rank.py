@@ -45,10 +45,15 @@ class ExtractionProgress:
     def __init__(self, model_ids: list[str], status):
         self.model_ids = model_ids
         self.status = status
+        self.shares = [0.0] * len(model_ids)  # each model's part done (models sharing decoded images finish together)
         self.stage = ""  # which slice of an anytime ranking is running ("" for a plain one)
         self.started = time.perf_counter()
         self.overall = st.progress(0.0, text=f"All {shared.count(len(model_ids), 'model')}: starting…")
         self.current = st.progress(0.0, text="Loading the first model…")
+
+    def begin(self, stage: str) -> None:
+        """A new pass over the models (the next slice of an anytime ranking), labelled ``stage``."""
+        self.stage, self.started, self.shares = stage, time.perf_counter(), [0.0] * len(self.model_ids)
 
     def __call__(self, stage: str, index: int, count: int, done: int, total: int, eta: float | None) -> None:
         model = shared.short_name(self.model_ids[index])
@@ -61,7 +66,8 @@ class ExtractionProgress:
         else:
             share = 1.0
             self.current.progress(1.0, text=f"{self.stage}Model {index + 1} of {count}, {model}: scored")
-        fraction = min((index + share) / count, 1.0)
+        self.shares[index] = share
+        fraction = min(sum(self.shares) / count, 1.0)
         elapsed = time.perf_counter() - self.started
         remaining = elapsed * (1 - fraction) / fraction if fraction > 0 else None
         self.overall.progress(fraction, text=f"{self.stage}all {count} models: {fraction:.0%} done · about "
@@ -129,7 +135,7 @@ class AnytimeBoard:
         fingerprint = self.fingerprint if part is None else dataset_part(shared.load_spec(self.spec), part).fingerprint
         st.session_state[shared.RUN] = shared.RunResult(provisional.run, self.spec, fingerprint, part)
         share = provisional.images / provisional.total
-        self.progress.stage = f"Refining beyond {share:.0%} of the images: " if part is not None else ""
+        self.progress.begin(f"Refining beyond {share:.0%} of the images: " if part is not None else "")
         if part is None or not provisional.run.ranking.models:
             return
         with self.board.container(border=True):

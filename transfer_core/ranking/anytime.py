@@ -72,13 +72,21 @@ def rank_anytime(dataset, model_ids: list[str], *, fractions: tuple[float, ...] 
         final = part.size == dataset.size
         if final:  # the whole set in the given order: the final run is exactly the plain one (ties keep their order)
             ids = [model for model in given if model in ids]
-        run = rank_run(part, ids, ensemble=ensemble and final, **run_options)
+        run = rank_run(part, ids, ensemble=ensemble and final, **{**run_options, "progress": _in_given_order(
+            run_options.get("progress"), ids, given)})
         errors.update(run.ranking.errors)
         run.ranking.errors = dict(errors)
         if on_slice is not None:
             on_slice(Provisional(run, indices, dataset.size, time.perf_counter() - started))
         ids = _cheapest_first(run, [model for model in ids if model not in errors])
     return run
+
+
+def _in_given_order(progress, ids: list[str], given: list[str]):
+    """``progress`` told each model's place among the ``given`` models, not among this slice's reordered ``ids``."""
+    if progress is None:
+        return None
+    return lambda stage, index, _, *rest: progress(stage, given.index(ids[index]), len(given), *rest)
 
 
 def _cheapest_first(run: RankRun, ids: list[str]) -> list[str]:
