@@ -4,9 +4,13 @@ Each run gets an empty feature store (a temporary folder), so every model is loa
 extracted as on a fresh machine: the embedded default dataset (about 1 000 textile photos), the default CPU models and
 metrics, rank intervals as the app draws them.
 
-* ``torch``: ``rank_run`` with ``engine="torch"`` (what the app ran before: eager torch, no anytime);
-* ``anytime``: ``rank_anytime`` with ``engine="auto"`` (ONNX Runtime on a CPU) on the default slices: when each
-  provisional ranking of every model was there, and the final one.
+* ``torch``: ``rank_run`` with ``engine="torch"`` and every model decoding every image itself (what the app ran
+  before: eager torch, no anytime, no shared decoding);
+* ``anytime``: ``rank_anytime`` with ``engine="auto"`` (ONNX Runtime on a CPU) and the local executor (decoding once
+  per group of models sharing a preprocessing, in a loader process) on the default slices: when each provisional
+  ranking of every model was there, and the final one.
+
+CPU seconds (this process's threads and its loader processes) are the steadier measure on a shared machine.
 
 Targets: the full anytime ranking in ≤ 30 % of the torch run's time, the first provisional ranking within 20 % of the
 full anytime run. Results: docs/bench-cold.md and assets/bench/cold-default.json (the Rank page quotes it).
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -29,8 +34,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+class OneModelAtATime:
+    """The extraction before issue 11's decode-once, as the baseline: every model decodes and preprocesses every image
+    itself, in the calling thread (``extract_by_id`` per model, ``num_workers=0``)."""
+
+    def extract(self, model_ids, dataset, *, progress=None, **how):
+        from transfer_core.executors import Extracted
+        from transfer_core.features import extract_by_id
+
+        for model_id in model_ids:
+            try:
+                yield Extracted(model_id, *extract_by_id(model_id, dataset, **how))
+            except Exception as error:  # noqa: BLE001 - reported as the local executor does
+                yield Extracted(model_id, None, None, error)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and its finished children (loader processes)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def timed_runs(dataset, models: list[str], metrics: list[str], runs: list[str]) -> dict:
-    """Seconds of each run on its own empty store; for anytime also each slice's (images, seconds)."""
+    """Wall and CPU seconds of each run on its own empty store; for anytime also each slice's (images, seconds)."""
     from transfer_core.cache.store import FeatureStore
     from transfer_core.ranking.anytime import rank_anytime
     from transfer_core.ranking.run import rank_run
@@ -40,13 +66,14 @@ def timed_runs(dataset, models: list[str], metrics: list[str], runs: list[str]) 
         with tempfile.TemporaryDirectory() as root:
             store = FeatureStore(Path(root) / "cache")
             os.environ["TRANSFER_SCOUT_CACHE"] = str(store.root)  # manifests and graphs go there too
-            started, provisionals = time.perf_counter(), []
+            started, cpu, provisionals = time.perf_counter(), cpu_seconds(), []
             if name == "torch":
-                run = rank_run(dataset, models, metrics=metrics, store=store, engine="torch")
+                run = rank_run(dataset, models, metrics=metrics, store=store, engine="torch",
+                               executor=OneModelAtATime())
             else:
                 run = rank_anytime(dataset, models, metrics=metrics, store=store, engine="auto",
                                    on_slice=provisionals.append)
-            results[name] = {"seconds": time.perf_counter() - started,
+            results[name] = {"seconds": time.perf_counter() - started, "cpu_seconds": cpu_seconds() - cpu,
                              "slices": [(item.images, item.seconds) for item in provisionals],
                              "models": len(run.ranking.models), "errors": dict(run.ranking.errors),
                              "best": run.ranking.models[0].model if run.ranking.models else None,
@@ -78,11 +105,15 @@ def main() -> None:
              f"{machine}.",
              "", f"{dataset.size} images of the embedded default, {len(models)} models, metrics {', '.join(metrics)}, "
              "rank intervals as the app draws them (every metric, 20 subsets); each run on an empty feature store.", "",
-             "| run | engine(s) | seconds | ratio to torch |", "|---|---|---:|---:|"]
-    base = results.get("torch", {}).get("seconds")
+             "| run | engine(s) | wall seconds | ratio to torch | CPU seconds | ratio to torch |",
+             "|---|---|---:|---:|---:|---:|"]
+    base = results.get("torch", {})
     for name, result in results.items():
-        ratio = f"{result['seconds'] / base:.2f}" if base else "–"
-        lines.append(f"| {name} | {', '.join(result['engines'])} | {result['seconds']:.0f} | {ratio} |")
+        ratio = f"{result['seconds'] / base['seconds']:.2f}" if base else "–"
+        cpu_ratio = f"{result['cpu_seconds'] / base['cpu_seconds']:.2f}" if base else "–"
+        lines.append(f"| {name} | {', '.join(result['engines'])} | {result['seconds']:.0f} | {ratio} | "
+                     f"{result['cpu_seconds']:.0f} | {cpu_ratio} |")
+    lines += ["", f"Load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}."]
     if "anytime" in results:
         anytime = results["anytime"]
         lines += ["", "Anytime slices (when the provisional ranking of every model was complete):", "",
