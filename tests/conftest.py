@@ -16,3 +16,6 @@ def temporary_feature_store(tmp_path_factory):
         os.environ.pop("TRANSFER_SCOUT_CACHE", None)
     else:
         os.environ["TRANSFER_SCOUT_CACHE"] = previous
+
+
+from ray_cluster import ray_cluster  # noqa: E402, F401 - the session's local Ray cluster, started by the first Ray test

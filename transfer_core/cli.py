@@ -181,10 +181,10 @@ def command_rank(args: argparse.Namespace) -> int:
         _report_dataset(dataset)
         store = FeatureStore()
         models = [m.strip() for m in args.models.split(",") if m.strip()]
-        with TerminalProgress() as progress:
+        with _executor(args) as executor, TerminalProgress() as progress:
             common = {"metrics": metrics, "intervals": settings, "ensemble": True, "device": args.device,
                       "options": options, "store": store, "progress": progress,
-                      "interval_progress": progress.intervals, "engine": args.engine}
+                      "interval_progress": progress.intervals, "engine": args.engine, "executor": executor}
             run = (rank_anytime(dataset, models, on_slice=_SliceReport(args.out, progress), **common) if args.anytime
                    else rank_run(dataset, models, **common))
     except (DatasetError, MetricInputError, ValueError) as exc:
@@ -315,8 +315,9 @@ def command_validate(args: argparse.Namespace) -> int:
     try:
         ranking = load_ranking(args.ranking)
         _check_writable_folder(args.out, "--out")
-        validation = validate(ranking, args.groundtruth, stability=args.stability, device=args.device,
-                              progress=report, engine=args.engine)
+        with _executor(args) as executor:
+            validation = validate(ranking, args.groundtruth, stability=args.stability, device=args.device,
+                                  progress=report, engine=args.engine, **_mappers(executor, args.groundtruth))
     except (GroundTruthError, DatasetError) as exc:
         raise UsageError(str(exc)) from None
     for model_id in validation.missing:
@@ -337,6 +338,40 @@ def command_validate(args: argparse.Namespace) -> int:
               f"{row['setups']} resampled setups")
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def _executor(args: argparse.Namespace):
+    """The executor of ``--executor`` (``--ray-address``, ``--ray-gpus-per-task`` for Ray); an unreachable cluster
+    is a one-line error."""
+    from transfer_core.executors import make_executor
+
+    return make_executor(args.executor, address=args.ray_address, gpus_per_task=args.ray_gpus_per_task)
+
+
+def _mappers(executor, groundtruth: str) -> dict:
+    """How ``validate`` maps its ground truth onto a Ray executor: a model's linear probe per task, or a
+    fine-tuning grid point per task (the driver prepares each model in turn); nothing for the local executor."""
+    from transfer_core.executors.local import LocalExecutor
+
+    if isinstance(executor, LocalExecutor):
+        return {}
+
+    def mapped(fn, items):
+        return executor.map(fn, items, gpus=executor.gpus_per_task)
+
+    return {"map_models": mapped} if groundtruth == "probe" else {"map_points": mapped}
+
+
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    from transfer_core.executors import EXECUTORS
+
+    parser.add_argument("--executor", default=EXECUTORS[0], choices=EXECUTORS,
+                        help="where the work runs: local (default, this process) or ray (a running Ray cluster)")
+    parser.add_argument("--ray-address", metavar="ADDRESS",
+                        help="the Ray cluster: HOST:PORT, ray://HOST:PORT or auto (default: $RAY_ADDRESS if set, "
+                             "else auto, the cluster this machine runs or joined)")
+    parser.add_argument("--ray-gpus-per-task", type=float, metavar="N",
+                        help="GPUs each Ray task asks for (default: 1 when the cluster has GPUs, else 0)")
 
 
 def _fmt(value) -> str:
@@ -413,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     ranker.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
     ranker.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ranker.add_argument("--engine", default=ENGINES[0], choices=ENGINES, help=engine_help)
+    _add_executor_options(ranker)
     ranker.add_argument("--anytime", action="store_true",
                         help="rank on growing stratified slices of the images (about "
                              f"{', '.join(f'{f:.0%}' for f in ANYTIME_FRACTIONS)}), print each provisional ranking "
@@ -435,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="also resample N target subsets x model sub-pools for tau intervals")
     validator.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     validator.add_argument("--engine", default=ENGINES[0], choices=ENGINES, help=engine_help)
+    _add_executor_options(validator)
     validator.add_argument("--out", required=True, help="folder for groundtruth.csv, evaluation.csv, validation.json")
     validator.set_defaults(handler=command_validate)
 
