@@ -1,0 +1,104 @@
+"""``rank`` and ``validate`` with ``--executor ray`` in processes of their own, against the real local Ray cluster
+(tests/ray_cluster.py): the same files and scores as the local executor, a failing model reported, an unreachable
+address a one-line error with exit 2, and Ctrl-C cancelling the remote tasks with nothing written."""
+
+import csv
+import json
+import signal
+import time
+
+import pytest
+from ray_cluster import cli, extracting_workers, free_port
+
+MODELS = "zoo:cnn-mnist,zoo:cnn-mnist-random,zoo:mobilenetv2-dogbreeds"
+RANK = ["rank", "--dataset", "demo:digits", "--limit", "60", "--metrics", "logme,leep,knn,hscore",
+        "--interval-repeats", "5"]
+TIMED = {"extract_seconds"}
+
+
+def finished(process, timeout=600):
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+@pytest.fixture(scope="module")
+def rankings(ray_cluster, tmp_path_factory):
+    """The same rank job (with a model that does not exist) locally and on Ray, each with an empty store."""
+    runs = {}
+    for executor in ("local", "ray"):
+        root = tmp_path_factory.mktemp(f"rank-{executor}")
+        extra = ["--ray-address", ray_cluster.address] if executor == "ray" else []
+        process = cli(*RANK, "--models", f"{MODELS},zoo:no-such-model", "--out", str(root / "out"),
+                      "--executor", executor, *extra, env={"TRANSFER_SCOUT_CACHE": str(root / "store")})
+        runs[executor] = (root / "out", *finished(process))
+    return runs
+
+
+def test_rank_on_ray_writes_the_local_files_with_equal_scores(rankings):
+    for _, code, _, err in rankings.values():
+        assert code == 0, err[-3000:]
+        assert "zoo:no-such-model was left out: ModelLoadError: unknown zoo model 'no-such-model'" in err
+    local, ray = (json.loads((rankings[name][0] / "ranking.json").read_text()) for name in ("local", "ray"))
+    assert ray.keys() == local.keys() and ray["dataset"] == local["dataset"] and ray["errors"] == local["errors"]
+    assert [row["model"] for row in ray["models"]] == [row["model"] for row in local["models"]]
+    for ray_row, local_row in zip(ray["models"], local["models"]):
+        assert ray_row.keys() == local_row.keys() and not ray_row["cache_hit"]
+        for key, value in local_row.items():
+            if isinstance(value, float) and key not in TIMED:
+                assert ray_row[key] == pytest.approx(value, rel=1e-5, abs=1e-7), key
+            elif key not in TIMED:
+                assert ray_row[key] == value, key
+    assert ray["verdict"]["best"] == local["verdict"]["best"]
+    headers = []
+    for name in ("local", "ray"):
+        with open(rankings[name][0] / "ranking.csv", newline="") as handle:
+            headers.append(next(csv.reader(handle)))
+    assert headers[0] == headers[1]
+
+
+def test_validate_on_ray_gives_the_local_probe_groundtruth(rankings, ray_cluster, tmp_path):
+    results = {}
+    for executor in ("local", "ray"):
+        extra = ["--ray-address", ray_cluster.address] if executor == "ray" else []
+        code, _, err = finished(cli("validate", "--ranking", str(rankings["local"][0]), "--groundtruth", "probe",
+                                    "--out", str(tmp_path / executor), "--executor", executor, *extra,
+                                    env={"TRANSFER_SCOUT_CACHE": str(rankings[executor][0].parent / "store")}))
+        assert code == 0, err[-3000:]
+        results[executor] = json.loads((tmp_path / executor / "validation.json").read_text())
+    assert set(results["ray"]["accuracies"]) == set(MODELS.split(","))
+    assert results["ray"]["accuracies"] == pytest.approx(results["local"]["accuracies"], abs=1e-9)
+    assert [row["metric"] for row in results["ray"]["evaluation"]] == [
+        row["metric"] for row in results["local"]["evaluation"]]
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_an_unreachable_address_is_one_line_and_exit_2(tmp_path, how):
+    closed = f"127.0.0.1:{free_port()}"
+    options, env = (["--ray-address", closed], {}) if how == "option" else ([], {"RAY_ADDRESS": closed})
+    started = time.monotonic()
+    code, _, err = finished(cli(*RANK, "--models", "zoo:cnn-mnist", "--out", str(tmp_path), "--executor", "ray",
+                                *options, env=env), timeout=120)
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith(f"error: no Ray cluster is reachable at {closed}")
+    assert "ray start --head" in err and time.monotonic() - started < 60
+
+
+def test_ctrl_c_cancels_the_remote_tasks_and_writes_nothing(ray_cluster, tmp_path):
+    from transfer_core.cache.store import FeatureStore
+
+    process = cli("rank", "--dataset", "demo:digits", "--limit", "1000", "--models", "zoo:mobilenetv2-dogbreeds",
+                  "--engine", "torch", "--out", str(tmp_path / "out"), "--executor", "ray", "--ray-address",
+                  ray_cluster.address, env={"TRANSFER_SCOUT_CACHE": str(tmp_path / "store")})
+    deadline = time.monotonic() + 120
+    while not extracting_workers():
+        assert process.poll() is None and time.monotonic() < deadline, "no extraction task started"
+        time.sleep(0.2)
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    code, _, err = finished(process, timeout=60)
+    assert code != 0 and "KeyboardInterrupt" in err
+    deadline = time.monotonic() + 20
+    while extracting_workers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert extracting_workers() == []  # the task was cancelled, not left running
+    assert FeatureStore(tmp_path / "store").usage().entries == 0 and not (tmp_path / "out" / "ranking.json").exists()
