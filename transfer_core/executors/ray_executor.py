@@ -201,8 +201,9 @@ def _connect(ray, address: str) -> bool:
         if address not in (DEFAULT_ADDRESS, "local", current):
             raise RayConnectionError(f"this process is connected to the Ray cluster at {current}, not {address}")
         return False
-    if address not in (DEFAULT_ADDRESS, "local"):
-        _check_reachable(address)
+    found = _auto_address(address) if address == DEFAULT_ADDRESS else address
+    if found not in (None, DEFAULT_ADDRESS, "local"):
+        _check_reachable(found)
     import transfer_core
 
     code = str(Path(transfer_core.__file__).parent)
@@ -215,6 +216,19 @@ def _connect(ray, address: str) -> bool:
         raise RayConnectionError(f"could not connect to the Ray cluster at {address}: {type(error).__name__}: "
                                  f"{_first_line(error)}") from None
     return True
+
+
+def _auto_address(address: str) -> str | None:
+    """What ``auto`` stands for: the cluster last started on this machine (Ray's record of it, which outlives a
+    cluster that was killed: then Ray would retry for minutes), or a running one Ray finds here."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address  # ray.init's own resolution (ray pinned)
+    except ImportError:
+        return None  # ray.init resolves it
+    try:
+        return canonicalize_bootstrap_address(address)
+    except ConnectionError as error:
+        raise RayConnectionError(_unreachable(address, error)) from None
 
 
 def _check_reachable(address: str) -> None:
