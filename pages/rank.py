@@ -7,6 +7,8 @@ import streamlit as st
 import app_support as shared
 from transfer_core.config import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
 from transfer_core.engines import ENGINES
+from transfer_core.errors import TransferScoutError
+from transfer_core.executors import make_executor
 from transfer_core.metrics import get_metric, metric_names, pool_metric_names
 from transfer_core.presentation.measured import agreement_sentence, cold_cost_sentence
 from transfer_core.ranking.ranks import CONSENSUS
@@ -89,20 +91,22 @@ class IntervalProgress:
 
 
 def run_ranking(dataset, spec, model_ids: list[str], metrics: list[str], mode: str, repeats: int,
-                device: str, engine: str, anytime: bool) -> shared.RunResult:
+                device: str, engine: str, anytime: bool, ray_address: str = "") -> shared.RunResult:
     from transfer_core.cache.store import FeatureStore
     from transfer_core.ranking.anytime import rank_anytime
     from transfer_core.ranking.pipeline import expand_model_ids
 
     ids = expand_model_ids(model_ids)
     board = st.empty()  # the provisional ranking of an anytime run, replaced by each better one
-    with st.status(f"Ranking {shared.count(len(ids), 'model')} on {dataset.size} images…", expanded=True) as status:
+    executor = make_executor("ray", address=ray_address) if ray_address else make_executor()
+    with executor, st.status(f"Ranking {shared.count(len(ids), 'model')} on {dataset.size} images…",
+                             expanded=True) as status:
         st.write("Each model reads every image once (its features are then cached on disk), then every metric "
                  "scores the features; then every model is re-ranked on subsets of the images to see which are tied.")
         progress = ExtractionProgress(ids, status)
         common = {"metrics": metrics, "intervals": IntervalSettings(mode=mode, repeats=repeats), "device": device,
                   "store": FeatureStore(), "progress": progress, "interval_progress": IntervalProgress(repeats),
-                  "engine": engine}
+                  "engine": engine, "executor": executor}
         if anytime:
             st.button("Stop and keep the provisional ranking", key="rank_stop", icon=":material/stop_circle:",
                       help="The ranking shown above stays (and can be explored and exported); ranking again later "
@@ -259,6 +263,11 @@ with st.form("rank_form"):
                              help="What computes the features. auto = ONNX Runtime on a CPU (several times faster than "
                                   "torch there; each model is exported once and checked against torch on your "
                                   "images first, falling back to torch if they disagree) and torch on a GPU.")
+    ray_address = st.text_input("Ray cluster (optional)", key="rank_ray_address", persist_state="session",
+                                placeholder="empty: this machine; or HOST:PORT, or auto",
+                                help="Send the feature extraction to a running Ray cluster: one task per model on its "
+                                     "workers, the features come back into this machine's store. Its nodes must see "
+                                     "the dataset's files at the same path (README, 'On a cluster').").strip()
     submitted = st.form_submit_button(f"Rank {shared.count(len(model_ids), 'model')}", type="primary",
                                       key="rank_button", disabled=not model_ids)
 st.caption("On a CPU the first run is the slow one: every model reads every image once (the slower VGG-class "
@@ -279,9 +288,12 @@ if submitted:
         st.error("Choose at least one metric.")
     else:
         st.session_state.pop(ENSEMBLE, None)
-        st.session_state[shared.RUN] = run_ranking(dataset, spec, model_ids, metrics, mode, int(repeats), device,
-                                                      engine, anytime)
-        st.rerun()  # so the sidebar and the links show the new result
+        try:
+            st.session_state[shared.RUN] = run_ranking(dataset, spec, model_ids, metrics, mode, int(repeats), device,
+                                                          engine, anytime, ray_address)
+            st.rerun()  # so the sidebar and the links show the new result
+        except TransferScoutError as error:  # e.g. no Ray cluster at the address
+            st.error(f"The ranking could not run: {error}")
 
 run = shared.current_run()
 if run is not None:
