@@ -8,10 +8,12 @@ loaded, exported and extracted:
 * ``ray, N workers``: a Ray cluster started here with N CPUs (``ray.init(num_cpus=N)``), one task per model on
   1 CPU each (Ray gives each worker one thread).
 
-Measured as well, on the warm 2-worker cluster: the round trip of an empty task (submission to result) and the first
-task of a fresh worker process (starting Python, importing torch and this package). The overhead per extraction task
-is ``(ray 1 worker − local 1 thread) / models``; with it and the measured seconds per image the projection to
-100 checkpoints × 50 000 images on W workers is ``ceil(100 / W) × (50 000 × seconds per image + load + overhead)``.
+Measured as well, on the warm 2-worker cluster: the round trip of an empty task (submission to result), starting the
+workers (Python, torch and this package imported; once per worker, before the job) and the overhead of one extraction
+task without its compute: a task that receives the pickled dataset and returns a zero feature matrix of the job's
+shape, and of the projected shape (50 000 × D). The projection to 100 checkpoints × 50 000 images on W workers is
+``ceil(100 / W) × (50 000 × seconds per image + load + overhead)`` with the per-image and load seconds of the local
+1-thread run.
 Scores of every run are compared with the local run's (largest relative difference).
 
 Results: docs/bench-ray.md.
@@ -82,7 +84,10 @@ def ray_run(dataset, models, workers: int):
             executor.map(_import_everything, list(range(workers)))
             cold = time.perf_counter() - started
             outcome = rank_job(dataset, models, executor, Path(root) / "driver")
-            latencies = {"cold_start": cold, "round_trip": round_trip(executor)}
+            dim = outcome[1].models[0].feature_dim
+            latencies = {"cold_start": cold, "round_trip": round_trip(executor),
+                         "task": task_overhead(executor, dataset, dataset.size, dim),
+                         "projected_task": task_overhead(executor, dataset, PROJECTED_IMAGES, dim)}
         return outcome, latencies
     finally:
         ray.shutdown()
@@ -97,6 +102,29 @@ def round_trip(executor) -> float:
         executor.map(_nothing, [0])
         round_trips.append(time.perf_counter() - started)
     return statistics.median(round_trips)
+
+
+def task_overhead(executor, dataset, rows: int, dim: int) -> float:
+    """Median round trip of a task that unpickles ``dataset`` and returns ``rows`` × ``dim`` float32 zeros."""
+    import cloudpickle
+
+    payload = cloudpickle.dumps(dataset)
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        executor.map(_features_of_nothing, [(payload, rows, dim)])
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _features_of_nothing(item):
+    import pickle
+
+    import numpy as np
+
+    payload, rows, dim = item
+    pickle.loads(payload)
+    return np.zeros((rows, dim), np.float32)
 
 
 def _nothing(value):
@@ -146,7 +174,7 @@ def main(argv=None) -> int:
     for name, (seconds, ranking) in runs.items():
         print(f"| {name} | {seconds:.1f} | {seconds / runs['local (default threads)'][0]:.2f}x | "
               f"{largest_difference(ranking, reference):.1e} | {len(ranking.models)} |")
-    overhead = (runs["ray, 1 worker"][0] - runs["local (1 thread)"][0]) / len(models)
+    overhead, projected_overhead = latencies["task"], latencies["projected_task"]
     per_model = runs["local (1 thread)"][0] / len(models)
     extract = [row.extract_seconds for row in runs["local (1 thread)"][1].models]
     per_image = sum(extract) / len(extract) / dataset.size
@@ -154,11 +182,13 @@ def main(argv=None) -> int:
     print(f"\nempty task round trip (warm workers): {latencies['round_trip'] * 1000:.1f} ms; starting the workers "
           f"(Python, torch and transfer_core imported, before the job): {single['cold_start']:.1f} s for 1, "
           f"{latencies['cold_start']:.1f} s for 2")
-    print(f"overhead per extraction task: {overhead:.1f} s; local 1 thread: {per_model:.1f} s per model "
+    print(f"overhead of one extraction task without its compute (dispatch, dataset in, features out): "
+          f"{overhead * 1000:.0f} ms at {dataset.size} images, {projected_overhead:.2f} s at {PROJECTED_IMAGES}")
+    print(f"local 1 thread: {per_model:.1f} s per model "
           f"({per_image * 1000:.1f} ms per image extracting, {load:.1f} s the rest: load, export, scoring)")
-    task = PROJECTED_IMAGES * per_image + load + overhead
+    task = PROJECTED_IMAGES * per_image + load + projected_overhead
     print(f"\nprojection, {PROJECTED_MODELS} checkpoints x {PROJECTED_IMAGES} images at the measured per-image cost "
-          f"(one CPU per task): one task {task / 60:.1f} min, of which {overhead / task:.2%} is Ray's overhead")
+          f"(one CPU per task): one task {task / 60:.1f} min, {projected_overhead / task:.2%} of it Ray's overhead")
     for workers in (1, 2, 16, 64, 100):
         rounds = math.ceil(PROJECTED_MODELS / workers)
         print(f"- {workers} workers: {rounds} round(s), {rounds * task / 3600:.1f} h")
@@ -166,6 +196,7 @@ def main(argv=None) -> int:
           f"{reference.models[0].feature_dim} float32 = "
           f"{PROJECTED_MODELS * PROJECTED_IMAGES * reference.models[0].feature_dim * 4 / 2**30:.1f} GiB")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

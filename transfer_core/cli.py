@@ -307,6 +307,7 @@ def _written(destination: str, write):
 def command_validate(args: argparse.Namespace) -> int:
     from transfer_core.data import DatasetError
     from transfer_core.evidence.validation import load_ranking, validate, write_validation
+    from transfer_core.executors.ray_executor import validation_mappers
     from transfer_core.groundtruth import GroundTruthError
 
     def report(index, count, message):
@@ -317,7 +318,7 @@ def command_validate(args: argparse.Namespace) -> int:
         _check_writable_folder(args.out, "--out")
         with _executor(args) as executor:
             validation = validate(ranking, args.groundtruth, stability=args.stability, device=args.device,
-                                  progress=report, engine=args.engine, **_mappers(executor, args.groundtruth))
+                                  progress=report, engine=args.engine, **validation_mappers(executor, args.groundtruth))
     except (GroundTruthError, DatasetError) as exc:
         raise UsageError(str(exc)) from None
     for model_id in validation.missing:
@@ -346,20 +347,6 @@ def _executor(args: argparse.Namespace):
     from transfer_core.executors import make_executor
 
     return make_executor(args.executor, address=args.ray_address, gpus_per_task=args.ray_gpus_per_task)
-
-
-def _mappers(executor, groundtruth: str) -> dict:
-    """How ``validate`` maps its ground truth onto a Ray executor: a model's linear probe per task, or a
-    fine-tuning grid point per task (the driver prepares each model in turn); nothing for the local executor."""
-    from transfer_core.executors.local import LocalExecutor
-
-    if isinstance(executor, LocalExecutor):
-        return {}
-
-    def mapped(fn, items):
-        return executor.map(fn, items, gpus=executor.gpus_per_task)
-
-    return {"map_models": mapped} if groundtruth == "probe" else {"map_points": mapped}
 
 
 def _add_executor_options(parser: argparse.ArgumentParser) -> None:

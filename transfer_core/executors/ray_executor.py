@@ -20,6 +20,7 @@ is served there without Ray; only complete results are written, a killed or canc
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import socket
@@ -179,6 +180,16 @@ class RayExecutor:
                 except Exception:  # noqa: BLE001 - finished meanwhile, or its owner gone: nothing to stop
                     pass
                 self._running.discard(ref)
+
+
+def validation_mappers(executor, groundtruth: str) -> dict:
+    """``validate``'s mappers for ``executor``: on Ray one model's linear probe per task (``map_models``), or one
+    fine-tuning grid point per task (``map_points``; the driver loads each model and computes its frozen front in
+    turn); nothing for another executor (the units run here). Importing this module does not import Ray."""
+    if not isinstance(executor, RayExecutor):
+        return {}
+    mapped = functools.partial(executor.map, gpus=executor.gpus_per_task)
+    return {"map_models": mapped} if groundtruth == "probe" else {"map_points": mapped}
 
 
 def _reporter(progress: ExtractProgress | None, position: int):
