@@ -102,3 +102,20 @@ def test_ctrl_c_cancels_the_remote_tasks_and_writes_nothing(ray_cluster, tmp_pat
         time.sleep(0.2)
     assert extracting_workers() == []  # the task was cancelled, not left running
     assert FeatureStore(tmp_path / "store").usage().entries == 0 and not (tmp_path / "out" / "ranking.json").exists()
+
+
+def test_an_anytime_ranking_on_ray_ends_on_the_plain_local_ranking(ray_cluster, tmp_path):
+    job = ["rank", "--dataset", "demo:digits", "--limit", "120", "--models", "zoo:cnn-mnist,zoo:cnn-mnist-random",
+           "--metrics", "logme,leep,knn", "--intervals", "off"]
+    ray = ["--anytime", "--executor", "ray", "--ray-address", ray_cluster.address]
+    for name, options in (("ray", ray), ("local", [])):
+        code, _, err = finished(cli(*job, *options, "--out", str(tmp_path / name),
+                                    env={"TRANSFER_SCOUT_CACHE": str(tmp_path / f"store-{name}")}))
+        assert code == 0, err[-3000:]
+    slices = (tmp_path / "ray" / "progress.jsonl").read_text().splitlines()
+    assert len(slices) >= 2 and json.loads(slices[-1])["images"] == 120
+    ray, local = (json.loads((tmp_path / name / "ranking.json").read_text())["models"] for name in ("ray", "local"))
+    assert [row["model"] for row in ray] == [row["model"] for row in local]
+    for ray_row, local_row in zip(ray, local):
+        for metric in ("logme", "leep", "knn"):
+            assert ray_row[metric] == pytest.approx(local_row[metric], rel=1e-5, abs=1e-7)
