@@ -106,13 +106,16 @@ def stability_report(status, repeats: int):
     return report
 
 
-def run_validation(choice, repeats: int) -> None:
-    """The heavy part, on the button only: ground truth per model, the evaluation, then the stability check on the
-    cached features."""
+def run_validation(choice, repeats: int, ray_address: str = "") -> None:
+    """The heavy part, on the button only: ground truth per model (on a Ray cluster when an address is given), the
+    evaluation, then the stability check on the cached features."""
     from transfer_core.evidence.validation import validate
+    from transfer_core.executors import make_executor
+    from transfer_core.executors.ray_executor import validation_mappers
 
     groundtruth, protocol, source = choice
-    with st.status("Computing the ground truth…", expanded=True) as status:
+    executor = make_executor("ray", address=ray_address) if ray_address else make_executor()
+    with executor, st.status("Computing the ground truth…", expanded=True) as status:
         bar = st.progress(0.0, text="starting")
 
         def report(index, total, message):
@@ -123,7 +126,8 @@ def run_validation(choice, repeats: int) -> None:
         validation = validate(run.ranking, groundtruth, protocol=protocol, stability=repeats,
                               labels=shared.run_dataset(run).labels,
                               features=lambda model: shared.run_features(run, model), progress=report,
-                              stability_progress=stability_report(status, repeats))
+                              stability_progress=stability_report(status, repeats),
+                              **validation_mappers(executor, groundtruth))
         status.update(label=f"Validated against {validation.kind}", state="complete", expanded=False)
     st.session_state[RESULT] = ValidationResult(validation, run, source)
 
@@ -249,12 +253,16 @@ st.markdown(f"Did the metrics predict what training on **{run.spec.label}** actu
 choice = groundtruth_choice()
 repeats = st.slider("Resampled target subsets for the stability check (each with "
                     f"{POOLS_PER_SUBSET} random model sub-pools; 0 = skip)", 0, 50, 10, key="validate_stability")
+ray_address = st.text_input("Ray cluster (optional)", key="validate_ray_address", placeholder="empty: this machine; "
+                            "or HOST:PORT, or auto", help="Run each model's linear probe, or each fine-tuning grid "
+                            "point, as a task on a running Ray cluster (README, 'On a cluster').").strip()
 if st.button("Validate the ranking", type="primary", key="validate_button", disabled=choice is None):
+    from transfer_core.errors import TransferScoutError
     from transfer_core.models.errors import ModelLoadError
 
     try:
-        run_validation(choice, repeats)
-    except (ValueError, ModelLoadError) as error:
+        run_validation(choice, repeats, ray_address)
+    except (ValueError, ModelLoadError, TransferScoutError) as error:
         st.error(f"Validation failed: {error}")
 
 result = st.session_state.get(RESULT)
