@@ -1,5 +1,6 @@
-"""The Rank page sends a run to a Ray address (the local test cluster, tests/ray_cluster.py): the same ranking as on
-this machine, extracted on the cluster's workers; an unreachable address is a message on the page."""
+"""The Rank and Validate pages send a run to a Ray address (the local test cluster, tests/ray_cluster.py): the same
+ranking and linear-probe ground truth as on this machine, computed on the cluster's workers; an unreachable address
+is a message on the page."""
 
 import pytest
 from ray_cluster import free_port
@@ -27,6 +28,16 @@ def test_the_rank_page_ranks_on_a_ray_cluster_as_it_does_here(ray_cluster, tmp_p
     for row in local_ranking.models:
         for metric in local_ranking.metrics:
             assert ray_ranking.row(row.model).score(metric) == pytest.approx(row.score(metric), rel=1e-5, abs=1e-7)
+    accuracies = []
+    for app, address in ((on_ray, ray_cluster.address), (here, "")):
+        app.switch_page(shared.PAGE_VALIDATE).run()
+        app.slider(key="validate_stability").set_value(0)
+        app.text_input(key="validate_ray_address").set_value(address)
+        app.button(key="validate_button").click().run()
+        assert not app.exception and not app.error, [error.value for error in app.error]
+        accuracies.append(app.session_state["validation_result"].validation.accuracies)
+    assert set(accuracies[0]) == set(ray_ranking.model_ids)
+    assert accuracies[0] == pytest.approx(accuracies[1], abs=1e-9)
 
 
 def test_an_unreachable_ray_address_is_a_message_on_the_page(tmp_path, monkeypatch):
