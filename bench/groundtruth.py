@@ -50,12 +50,14 @@ from transfer_core.evidence.evaluation import evaluate_metrics  # noqa: E402
 from transfer_core.features import extract_features  # noqa: E402
 from transfer_core.groundtruth import (  # noqa: E402
     FINE_TUNE,
+    LINEAR_PROBE,
     FineTuneProtocol,
     GroundTruth,
     fine_tune,
     load_groundtruth_csv,
     probe_model,
 )
+from transfer_core.groundtruth.comparison import side_by_side  # noqa: E402
 from transfer_core.metrics.prepared import prepare  # noqa: E402
 from transfer_core.metrics.suite import pool_outcomes, score_suite  # noqa: E402
 from transfer_core.models import load_model  # noqa: E402
@@ -90,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lrs", default=",".join(f"{v:g}" for v in defaults.learning_rates))
     parser.add_argument("--wds", default=",".join(f"{v:g}" for v in defaults.weight_decays))
     parser.add_argument("--max-train", type=int, default=defaults.max_train_images)
+    parser.add_argument("--include-collapsed", action="store_true",
+                        help="count fine-tunings that collapsed at every grid point with their collapsed runs' "
+                             "test score (default: left out of tau)")
     return parser.parse_args(argv)
 
 
@@ -133,18 +138,28 @@ def study_dataset(dataset_id: str, args: argparse.Namespace, store: FeatureStore
         done = [truth for truth in (probed, tuned) if truth is not None]
         for truth in done:
             truths[truth.kind][model_id] = truth
-        shown = ", ".join(f"{truth.label} {truth.accuracy:.3f}" for truth in done)
+        shown = ", ".join(f"{truth.label} {truth.accuracy:.3f}" if truth.collapsed is None
+                          else f"{truth.label}: COLLAPSED ({truth.collapsed})" for truth in done)
         _log(f"  {model_id}: {shown} ({time.perf_counter() - started:.0f} s)")
     scores = {model: {name: outcome.value for name, outcome in by_metric.items()}
               for model, by_metric in pool_outcomes(outcomes).items()}  # NCTI, ETran: combined across the zoo
-    evaluations = {KIND_SLUGS[kind]: evaluate(scores, by_model) for kind, by_model in truths.items() if by_model}
+    numbers = {kind: usable(by_model, args.include_collapsed) for kind, by_model in truths.items()}
+    evaluations = {KIND_SLUGS[kind]: evaluate(scores, by_model) for kind, by_model in numbers.items() if by_model}
     if args.stability:
-        for kind, by_model in truths.items():
+        for kind, by_model in numbers.items():
             if by_model:
                 add_stability(evaluations[KIND_SLUGS[kind]], features, probs, generals, dataset, by_model, metrics,
                               args)
     study = {"dataset": dataset_summary(dataset), "scores": scores, "truths": truths, "evaluations": evaluations,
              "errors": errors}
+    if truths[FINE_TUNE]:
+        tuned = truths[FINE_TUNE]
+        study["finetune_vs_probe"] = side_by_side(
+            {model: truth.accuracy if truth.collapsed is None else truth.collapsed_accuracy
+             for model, truth in tuned.items()},
+            {model: truth.collapsed for model, truth in tuned.items() if truth.collapsed},
+            {model: truth.accuracy for model, truth in truths[LINEAR_PROBE].items()})
+        study["collapsed_included"] = args.include_collapsed
     if recorded is not None:
         study["recorded"] = {KIND_SLUGS[FINE_TUNE]: _shown_path(args.finetune_from)}
     return study
@@ -169,25 +184,33 @@ def recorded_finetune(path: Path, dataset) -> dict[str, GroundTruth]:
             for model, accuracy in load_groundtruth_csv(path).items()}
 
 
-def evaluate(scores: dict[str, dict], truths: dict[str, GroundTruth]) -> list[dict]:
+def usable(truths: dict[str, GroundTruth], include_collapsed: bool) -> dict[str, float]:
+    """``{model: accuracy}`` of the results that have one: collapsed fine-tunings are left out, or counted with their
+    collapsed runs' test score when ``include_collapsed`` (where there is one)."""
+    numbers = {model: truth.accuracy if truth.collapsed is None else truth.collapsed_accuracy if include_collapsed
+               else None for model, truth in truths.items()}
+    return {model: number for model, number in numbers.items() if number is not None}
+
+
+def evaluate(scores: dict[str, dict], accuracies: dict[str, float]) -> list[dict]:
     """:func:`~transfer_core.evidence.evaluation.evaluate_metrics` over the models that have both scores and ground
     truth."""
-    models = [model for model in scores if model in truths]
+    models = [model for model in scores if model in accuracies]
     metric_names = list(dict.fromkeys(name for model in models for name in scores[model]))
     table = {name: [scores[model].get(name) for model in models] for name in metric_names}
-    return evaluate_metrics(table, [truths[model].accuracy for model in models])
+    return evaluate_metrics(table, [accuracies[model] for model in models])
 
 
 def add_stability(rows: list[dict], features: dict, probs: dict, generals: dict, dataset,
-                  truths: dict[str, GroundTruth], metrics, args: argparse.Namespace) -> None:
+                  accuracies: dict[str, float], metrics, args: argparse.Namespace) -> None:
     """Add each metric's median τ and 90 % interval over resampled setups to its evaluation row (NCTI and ETran
     combined within each sub-pool of models; PED standardised with each model's general sample)."""
     from transfer_core.evidence.uncertainty import metric_stability
 
-    models = [model for model in features if model in truths]
+    models = [model for model in features if model in accuracies]
     with_probs = {model: probs[model] for model in models if probs[model] is not None}
     stability = metric_stability({model: features[model] for model in models}, dataset.labels,
-                                 {model: truths[model].accuracy for model in models}, metrics=metrics,
+                                 {model: accuracies[model] for model in models}, metrics=metrics,
                                  source_probs_by_model=with_probs if len(with_probs) == len(models) else None,
                                  general_features_by_model={model: generals[model] for model in models
                                                             if model in generals},
@@ -209,7 +232,8 @@ def write_outputs(study: dict, out: Path) -> None:
         with open(out / f"{name}.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["model", "accuracy"])
-            writer.writerows([model, f"{truth.accuracy:.6f}"] for model, truth in by_model.items())
+            writer.writerows([model, f"{truth.accuracy:.6f}"] for model, truth in by_model.items()
+                             if truth.collapsed is None)  # a collapsed fine-tuning has no accuracy
         _write_json(out / f"{name}.json", {"dataset": study["dataset"], "kind": kind,
                                            "results": [truth.to_dict() for truth in by_model.values()]})
     metric_names = list(dict.fromkeys(name for row in study["scores"].values() for name in row))
@@ -218,6 +242,9 @@ def write_outputs(study: dict, out: Path) -> None:
         writer.writerow(["model", *metric_names])
         writer.writerows([model, *(row.get(name) for name in metric_names)] for model, row in study["scores"].items())
     evaluation = {"dataset": study["dataset"], "evaluations": study["evaluations"], "errors": study["errors"]}
+    for key in ("finetune_vs_probe", "collapsed_included"):
+        if key in study:
+            evaluation[key] = study[key]
     if study.get("recorded"):
         evaluation["recorded_groundtruth"] = study["recorded"]
     _write_json(out / f"{slug}.evaluation.json", evaluation)

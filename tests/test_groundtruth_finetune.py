@@ -86,7 +86,8 @@ def test_fine_tuning_learns_bright_versus_dark(finished):
     assert result.kind == FINE_TUNE and result.task == "classification" and not result.cache_hit
     assert result.accuracy >= 0.8  # chance is 0.5 on the 10 test images
     assert [point["learning_rate"] for point in result.grid] == [0.1, 0.02]
-    best = max(result.grid, key=lambda point: point["val"]["accuracy"])
+    usable = [point for point in result.grid if point["collapsed"] is None]
+    best = max(usable, key=lambda point: point["val"]["accuracy"])
     assert result.measures == best["test"] and result.protocol["selected"]["learning_rate"] == best["learning_rate"]
     assert result.protocol["split_sizes"] == {"train": 20, "val": 10, "test": 10}
     assert result.protocol["trained_blocks"] == [""] and result.protocol["trainable"] == "all"
@@ -142,24 +143,35 @@ def test_head_only_training_records_no_backbone_blocks_and_leaves_the_global_rng
 
 
 def test_regression_targets_report_r2_and_negative_mse(tmp_path):
-    protocol = FineTuneProtocol(**{**PROTOCOL.__dict__, "learning_rates": (0.05,)})
+    protocol = FineTuneProtocol(**{**PROTOCOL.__dict__, "trainable": "head", "learning_rates": (0.02,)})
     result = fine_tune(tiny_cnn(), brightness_dataset(regression=True), protocol=protocol, device="cpu",
                        cache_dir=tmp_path)
     assert result.task == "regression" and result.measure == "r2" and set(result.measures) == {"r2", "neg_mse"}
     assert result.accuracy == result.measures["r2"] and 0 < result.accuracy <= 1  # beats predicting the mean
-    assert result.measures["neg_mse"] < 0 and "classes" not in result.protocol
+    assert result.measures["neg_mse"] < 0 and "classes" not in result.protocol and result.collapsed is None
 
 
-def test_a_diverging_grid_point_is_recorded_and_skipped(tmp_path):
-    protocol = FineTuneProtocol(**{**PROTOCOL.__dict__, "learning_rates": (1e12, 0.1)})
+def test_a_diverging_grid_point_is_marked_collapsed_and_the_grid_moves_on(tmp_path):
+    protocol = FineTuneProtocol(**{**PROTOCOL.__dict__, "learning_rates": (1e12, 0.02)})
     recorder = Recorder()
     result = fine_tune(tiny_cnn(), brightness_dataset(), protocol=protocol, device="cpu", progress=recorder,
                        cache_dir=tmp_path)
-    assert result.grid[0]["diverged"] and result.grid[0]["val"] is None and not result.grid[1]["diverged"]
-    assert result.protocol["selected"]["learning_rate"] == 0.1 and recorder.steps[-1][0] == TOTAL_STEPS
+    first, second = result.grid
+    assert first["collapsed"] == "the training loss became non-finite in epoch 1" and first["val"] is None
+    assert first["epoch_losses"] == [None] and first["start_loss"] is not None
+    assert second["collapsed"] is None and result.collapsed is None and result.accuracy >= 0.8
+    assert result.protocol["selected"]["learning_rate"] == 0.02 and recorder.steps[-1][0] == TOTAL_STEPS
+
+
+def test_when_every_grid_point_collapses_the_result_says_so_instead_of_an_accuracy(tmp_path):
     only_diverging = FineTuneProtocol(**{**PROTOCOL.__dict__, "learning_rates": (1e12,)})
-    with pytest.raises(GroundTruthError, match="diverged"):
-        fine_tune(tiny_cnn(), brightness_dataset(), protocol=only_diverging, device="cpu", cache_dir=tmp_path)
+    result = fine_tune(tiny_cnn(), brightness_dataset(), protocol=only_diverging, device="cpu", cache_dir=tmp_path)
+    assert result.accuracy is None and result.collapsed_accuracy is None and result.measures == {}
+    assert result.collapsed == "every grid point collapsed (lr=1e+12, wd=0.0001: the training loss became " \
+                               "non-finite in epoch 1)"
+    assert result.protocol["selected"] is None
+    again = fine_tune(tiny_cnn(), brightness_dataset(), protocol=only_diverging, device="cpu", cache_dir=tmp_path)
+    assert again.cache_hit and again.collapsed == result.collapsed
 
 
 def test_probe_model_probes_the_model_features_and_records_where_they_came_from(tmp_path):

@@ -57,7 +57,8 @@ def test_the_driver_stores_points_its_workers_could_not_write(tmp_path):
                        map_points=ReversedMapper(forget), progress=lambda *call: steps.append(call))
     folder = next(tmp_path.iterdir())
     assert [RunStore(folder).point(index) for index in range(2)] == mapped.grid
-    assert [call[:2] for call in steps] == [(0, 18), (18, 18)]  # the start and the end of the grid only
+    assert steps[-1][:2] == (18, 18) and all(call[:2] == (0, 18) for call in steps[:-1])  # no step from a worker
+    assert not any("batch" in call[3] for call in steps)
     again = ReversedMapper()
     cached = fine_tune(tiny_cnn(), brightness_dataset(), protocol=PROTOCOL, device="cpu", cache_dir=tmp_path,
                        map_points=again)

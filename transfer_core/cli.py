@@ -318,7 +318,8 @@ def command_validate(args: argparse.Namespace) -> int:
         _check_writable_folder(args.out, "--out")
         with _executor(args) as executor:
             validation = validate(ranking, args.groundtruth, stability=args.stability, device=args.device,
-                                  progress=report, engine=args.engine, **validation_mappers(executor, args.groundtruth))
+                                  progress=report, engine=args.engine, include_collapsed=args.include_collapsed,
+                                  **validation_mappers(executor, args.groundtruth))
     except (GroundTruthError, DatasetError) as exc:
         raise UsageError(str(exc)) from None
     for model_id in validation.missing:
@@ -326,6 +327,11 @@ def command_validate(args: argparse.Namespace) -> int:
               validation.failures.get(model_id, "it has no ground truth"))
     if validation.stability_note:
         _warn(validation.stability_note)
+    for row in validation.comparison():
+        print(f"{row['model']}: fine-tuned {_fmt(row['finetune'])}, linear probe {_fmt(row['probe'])}"
+              + (f" [{row['status'].upper()}: {row['note']}]" if row["note"] else ""))
+    if validation.collapse_note:
+        _warn(validation.collapse_note)
     paths = _written(args.out, lambda: write_validation(validation, args.out))
     print(f"ground truth: {validation.kind}, {len(validation.accuracies)} models")
     print(f"{'metric':<18} {'weighted tau':>12} {'tau-b':>7} {'pearson':>8} {'rel@1':>6} {'rel@3':>6}")
@@ -459,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     validator.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     validator.add_argument("--engine", default=ENGINES[0], choices=ENGINES, help=engine_help)
     _add_executor_options(validator)
+    validator.add_argument("--include-collapsed", action="store_true",
+                           help="count models whose fine-tuning collapsed at every learning rate in tau, with their "
+                                "collapsed runs' test accuracy (default: shown, but left out of tau)")
     validator.add_argument("--out", required=True, help="folder for groundtruth.csv, evaluation.csv, validation.json")
     validator.set_defaults(handler=command_validate)
 

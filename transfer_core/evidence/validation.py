@@ -15,7 +15,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from transfer_core.cache.atomic import atomic_write_text
 from transfer_core.config import INTERVAL_FRACTION, INTERVAL_LEVEL, INTERVAL_SEED
@@ -30,6 +30,7 @@ from transfer_core.groundtruth import (
     load_groundtruth_csv,
     probe_model,
 )
+from transfer_core.groundtruth.comparison import side_by_side
 from transfer_core.groundtruth.mapping import Mapper
 from transfer_core.ranking.table import Ranking
 
@@ -59,18 +60,54 @@ class Validation:
     protocols: dict[str, dict] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)  # the models among ``missing`` that failed, and why
+    # (``missing``: models with no ground truth at all; a collapsed fine-tuning is listed in ``collapsed`` instead)
     resampled: MetricStability | None = None  # the τ draws of the stability check
     stability_note: str | None = None  # why the stability check could not run
+    collapsed: dict[str, str] = field(default_factory=dict)  # fine-tuning collapsed at every grid point, and why
+    include_collapsed: bool = False  # whether the collapsed models' numbers are among ``accuracies`` (and in τ)
+    probes: dict[str, float] = field(default_factory=dict)  # linear-probe accuracies beside a fine-tuning
+    finetuned: dict[str, float | None] = field(default_factory=dict)  # every fine-tuned number, collapsed included
 
     @property
     def stability(self) -> list[dict] | None:
         """Per metric: median τ, its interval and win share over the resampled setups (None without them)."""
         return None if self.resampled is None else self.resampled.summary()
 
+    @property
+    def collapse_note(self) -> str | None:
+        """One sentence on the collapsed models and whether τ counts them (None when none collapsed)."""
+        if not self.collapsed:
+            return None
+        names = ", ".join(self.collapsed)
+        if self.include_collapsed:
+            return (f"Fine-tuning collapsed on {names}; their collapsed runs' accuracies are included in τ as asked, "
+                    "so τ partly measures the training recipe, not the models.")
+        return (f"Fine-tuning collapsed on {names} (every learning rate of the protocol): left out of τ, since their "
+                "numbers say the recipe failed, not how good the model is. Include them explicitly to count them.")
+
+    def comparison(self) -> list[dict]:
+        """Fine-tune and probe side by side per model, with the models the recipe failed on flagged
+        (:func:`~transfer_core.groundtruth.comparison.side_by_side`); empty unless the ground truth is fine-tuning."""
+        return side_by_side(self.finetuned, self.collapsed, self.probes) if self.kind == FINE_TUNE else []
+
     def to_dict(self) -> dict:
         return {"groundtruth": self.kind, "dataset": self.dataset, "accuracies": self.accuracies,
                 "evaluation": self.evaluation, "stability": self.stability, "protocols": self.protocols,
-                "models_without_groundtruth": self.missing, "failed_models": self.failures}
+                "models_without_groundtruth": self.missing, "failed_models": self.failures,
+                "collapsed_models": self.collapsed, "collapsed_included": self.include_collapsed,
+                "probe_accuracies": self.probes, "finetune_vs_probe": self.comparison()}
+
+
+class GroundTruths(NamedTuple):
+    """What :func:`groundtruth_for` returns. ``accuracies`` has a number per model that has a usable one;
+    ``collapsed`` maps each fine-tuned model whose every grid point collapsed to (why, the test score of its best
+    collapsed point or None)."""
+
+    kind: str
+    accuracies: dict[str, float]
+    protocols: dict[str, dict]
+    failures: dict[str, str]
+    collapsed: dict[str, tuple[str, float | None]]
 
 
 def load_ranking(folder: str | Path) -> Ranking:
@@ -105,10 +142,10 @@ def reload_dataset(ranking: Ranking):
 
 def groundtruth_for(ranking: Ranking, groundtruth: str, *, protocol: FineTuneProtocol | None = None,
                     device: str = "auto", progress: ValidationProgress | None = None, engine: str = "auto",
-                    map_models: Mapper | None = None, map_points: Mapper | None = None):
-    """(kind, {model: accuracy}, {model: protocol}, {model: why it failed}) for the ranked models from
-    ``groundtruth``: ``"probe"``, ``"finetune"`` or a path to a ``model,accuracy`` CSV. A model that no longer loads
-    is reported in the last dict and the others go on.
+                    map_models: Mapper | None = None, map_points: Mapper | None = None) -> GroundTruths:
+    """:class:`GroundTruths` (kind, {model: accuracy}, {model: protocol}, {model: why it failed}, {model: (why it
+    collapsed, its collapsed score)}) for the ranked models from ``groundtruth``: ``"probe"``, ``"finetune"`` or a
+    path to a ``model,accuracy`` CSV. A model that no longer loads is reported in ``failures`` and the others go on.
 
     ``map_models(fn, model_ids) -> list`` runs one model's probe or fine-tuning per call
     (:mod:`~transfer_core.groundtruth.mapping`; default: one after the other here, ``progress`` told before each);
@@ -118,7 +155,8 @@ def groundtruth_for(ranking: Ranking, groundtruth: str, *, protocol: FineTunePro
     if groundtruth not in ("probe", "finetune"):
         accuracies = load_groundtruth_csv(groundtruth)
         covered = [m for m in models if m in accuracies]
-        return USER_CSV, {m: accuracies[m] for m in covered}, {m: {"source": str(groundtruth)} for m in covered}, {}
+        return GroundTruths(USER_CSV, {m: accuracies[m] for m in covered},
+                            {m: {"source": str(groundtruth)} for m in covered}, {}, {})
     work = functools.partial(model_groundtruth, groundtruth=groundtruth, dataset=reload_dataset(ranking),
                              protocol=protocol, device=device, engine=engine, map_points=map_points)
     doing = "linear probe" if groundtruth == "probe" else "fine-tuning"
@@ -137,7 +175,9 @@ def groundtruth_for(ranking: Ranking, groundtruth: str, *, protocol: FineTunePro
     results = {model: result for model, (result, _) in zip(models, outcomes) if result is not None}
     failures = {model: reason for model, (_, reason) in zip(models, outcomes) if reason is not None}
     kind = LINEAR_PROBE if groundtruth == "probe" else FINE_TUNE
-    return kind, {m: r.accuracy for m, r in results.items()}, {m: r.protocol for m, r in results.items()}, failures
+    return GroundTruths(kind, {m: r.accuracy for m, r in results.items() if r.collapsed is None},
+                        {m: r.protocol for m, r in results.items()}, failures,
+                        {m: (r.collapsed, r.collapsed_accuracy) for m, r in results.items() if r.collapsed})
 
 
 def model_groundtruth(model_id: str, *, groundtruth: str, dataset, protocol: FineTuneProtocol | None, device: str,
@@ -156,28 +196,45 @@ def model_groundtruth(model_id: str, *, groundtruth: str, dataset, protocol: Fin
 def validate(ranking: Ranking, groundtruth: str, *, protocol: FineTuneProtocol | None = None, stability: int = 0,
              labels=None, features: FeatureSource | None = None, device: str = "auto",
              progress: ValidationProgress | None = None, stability_progress: Progress | None = None,
-             engine: str = "auto", map_models: Mapper | None = None, map_points: Mapper | None = None) -> Validation:
+             engine: str = "auto", map_models: Mapper | None = None, map_points: Mapper | None = None,
+             include_collapsed: bool = False) -> Validation:
     """Evaluate every metric of ``ranking`` against ``groundtruth``; ``stability`` > 0 adds τ over that many
     resampled target subsets × model sub-pools (:func:`resampled_stability`). It re-scores ``features`` with
     ``labels`` when ``features`` is given (the app's cached ones), else :func:`store_features`. Features that are not
     in the store yet are extracted with ``engine`` (:data:`~transfer_core.engines.ENGINES`). ``map_models`` and
-    ``map_points`` run the per-model ground truth and the fine-tuning grid points (see :func:`groundtruth_for`)."""
+    ``map_points`` run the per-model ground truth and the fine-tuning grid points (see :func:`groundtruth_for`).
+
+    Fine-tuning is put beside each model's linear probe (:meth:`Validation.comparison`). Models whose fine-tuning
+    collapsed at every grid point are left out of τ unless ``include_collapsed`` (then their collapsed runs' test
+    scores count, where there is one)."""
     from transfer_core.evidence.evaluation import evaluate_metrics
 
-    kind, accuracies, protocols, failures = groundtruth_for(ranking, groundtruth, protocol=protocol, device=device,
-                                                            progress=progress, engine=engine, map_models=map_models,
-                                                            map_points=map_points)
-    covered = [model for model in ranking.model_ids if model in accuracies]
-    missing = [model for model in ranking.model_ids if model not in accuracies]
+    truths = groundtruth_for(ranking, groundtruth, protocol=protocol, device=device, progress=progress,
+                             engine=engine, map_models=map_models, map_points=map_points)
+    accuracies = dict(truths.accuracies)
+    if include_collapsed:
+        accuracies.update({model: score for model, (_, score) in truths.collapsed.items() if score is not None})
+    accuracies = {model: accuracies[model] for model in ranking.model_ids if model in accuracies}
+    covered = list(accuracies)
+    missing = [model for model in ranking.model_ids if model not in accuracies and model not in truths.collapsed]
     if len(covered) < 3:
-        failed = "".join(f"; {model} failed: {reason}" for model, reason in failures.items())
+        failed = "".join(f"; {model} failed: {reason}" for model, reason in truths.failures.items())
+        failed += "".join(f"; {model} collapsed: {reason}" for model, (reason, _) in truths.collapsed.items())
         raise GroundTruthError(f"ground truth covers {len(covered)} of the ranked models; at least 3 are needed to "
                                f"evaluate a ranking{failed}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # near-constant scores: evaluate_metrics reports a reason instead
         evaluation = evaluate_metrics({metric: [ranking.row(model).score(metric) for model in covered]
                                        for metric in ranking.metrics}, [accuracies[model] for model in covered])
-    validation = Validation(kind, ranking.dataset, accuracies, evaluation, protocols, missing, failures)
+    validation = Validation(truths.kind, ranking.dataset, accuracies, evaluation, truths.protocols, missing,
+                            truths.failures, collapsed={model: reason for model, (reason, _) in
+                                                        truths.collapsed.items()},
+                            include_collapsed=include_collapsed)
+    if truths.kind == FINE_TUNE:
+        validation.finetuned = {model: truths.accuracies.get(model, truths.collapsed.get(model, (None, None))[1])
+                                for model in ranking.model_ids if model in truths.protocols}
+        validation.probes = groundtruth_for(ranking, "probe", device=device, engine=engine,
+                                            map_models=map_models).accuracies
     if stability:
         if features is None:
             labels, features = store_features(ranking, device, engine)

@@ -2,15 +2,18 @@
 
 The protocol of LogME (You et al. ICML'21) and SFDA (Shao et al. ECCV'22), scaled to the machine (see
 :class:`~transfer_core.groundtruth.protocol.FineTuneProtocol`): a seeded stratified train / validation / test split;
-for every (learning rate, weight decay) pair, fresh pretrained weights, a new linear head, SGD with momentum and a
-per-step cosine schedule for a few epochs; the pair with the best validation score is chosen and its test score is
-reported. Inputs are the model's own preprocessing (no augmentation). On CUDA the forward pass runs under autocast.
+for every (learning rate, weight decay) pair, fresh pretrained weights, a new zero-initialised linear head on
+centred, scaled features (:mod:`~transfer_core.groundtruth.head`), SGD with momentum, gradient clipping and a
+per-step warm-up + cosine schedule for a few epochs; among the pairs that did not collapse
+(:mod:`~transfer_core.groundtruth.collapse`) the one with the best validation score is chosen and its test score is
+reported; when every pair collapsed, the result says so instead of giving an accuracy. Inputs are the model's own
+preprocessing (no augmentation). On CUDA the forward pass runs under autocast.
 When only the last blocks (or the head) train, the frozen front of the network is computed once per image and
 training runs the rest (:mod:`~transfer_core.groundtruth.frozen_prefix`; exact, checked, recorded in the protocol).
 
 A run is cached per (model fingerprint, dataset fingerprint, protocol) in its own folder: a finished run is returned
-without training; an interrupted one resumes from the last finished epoch of the grid point it was in. Data order,
-head initialisation and dropout are seeded per epoch, so a resumed run reproduces an uninterrupted one (on the CPU
+without training; an interrupted one resumes from the last finished epoch of the grid point it was in. Data order
+and dropout are seeded per epoch, so a resumed run reproduces an uninterrupted one (on the CPU
 bit for bit; CUDA kernels may differ in the last digits).
 """
 
@@ -34,8 +37,10 @@ from transfer_core.data.base import ImageDataset
 from transfer_core.device import resolve_device
 from transfer_core.features import PreprocessedImages, autocast_dtype
 from transfer_core.groundtruth.blocks import trained_block_names
+from transfer_core.groundtruth.collapse import all_collapsed, loss_collapse, one_class_collapse, r2_collapse
 from transfer_core.groundtruth.errors import GroundTruthError
 from transfer_core.groundtruth.frozen_prefix import frontier_of, split_frozen_prefix
+from transfer_core.groundtruth.head import new_head
 from transfer_core.groundtruth.mapping import Mapper, sequential
 from transfer_core.groundtruth.progress import Progress, StepTracker
 from transfer_core.groundtruth.protocol import FineTuneProtocol
@@ -45,7 +50,7 @@ from transfer_core.groundtruth.splits import split_indices
 from transfer_core.groundtruth.targets import class_indices, target_matrix, task_of
 from transfer_core.models.base import LoadedModel
 
-FINETUNE_VERSION = 1  # bump when a change here alters the result of a given model, dataset and protocol
+FINETUNE_VERSION = 2  # bump when a change here alters the result of a given model, dataset and protocol
 MIN_PER_CLASS = 3  # one image each for train, validation and test
 
 
@@ -58,7 +63,7 @@ def run_key(model: LoadedModel, dataset: ImageDataset, protocol: FineTuneProtoco
     """The cache key of a run: everything its result depends on (the device is left out)."""
     return store_key({"kind": "fine-tune", "version": FINETUNE_VERSION, "model": model.fingerprint,
                       "layer": model.layer, "preprocessing": model.preprocessing.to_dict(),
-                      "dataset": dataset.fingerprint, "images": dataset.size, "protocol": protocol.to_dict()})
+                      "dataset": dataset.fingerprint, "images": dataset.size, "protocol": protocol.settings()})
 
 
 def fine_tune(model: str | LoadedModel, dataset: ImageDataset, *, protocol: FineTuneProtocol | None = None,
@@ -189,6 +194,7 @@ class _Run:
         self.block_names = trained_block_names(self.model.extractor, self.model.preprocessing, self.protocol)
         with torch.random.fork_rng(devices=self._devices):  # a DataLoader draws its seed from the global RNG
             self._precompute_frozen_prefix()
+            self._head_statistics()
         self.tracker.report(f"{self.model.model_id}: starting fine-tuning on {self.device}")
         items = list(enumerate(self.protocol.grid()))
         if map_points is None:
@@ -222,24 +228,28 @@ class _Run:
         return point
 
     def _result(self, points: list[dict]) -> GroundTruth:
-        usable = [point for point in points if not point["diverged"]]
-        if not usable:
-            raise GroundTruthError(f"fine-tuning {self.model.model_id!r} diverged (non-finite loss) at every grid "
-                                   "point; add smaller learning rates to the protocol")
-        best = max(usable, key=lambda point: point["val"][self.measure])  # the first of equals wins
+        """The best non-collapsed point on validation (the first of equals), or, when every point collapsed, a
+        result that says so (its measures those of the collapsed point best on validation, if any was evaluated)."""
+        usable = [point for point in points if point["collapsed"] is None]
+        evaluated = [point for point in points if point["val"] is not None]
+        best = max(usable or evaluated, key=lambda point: point["val"][self.measure], default=None)
+        collapsed = None if usable else all_collapsed(points)
         protocol = {**self.protocol.to_dict(), "version": FINETUNE_VERSION,
                     "trained_blocks": self.block_names, "frozen_prefix_computed_once": self.frozen_prefix,
-                    "head": f"new linear layer {self.model.card.feature_dim} → "
-                    f"{self.outputs}", "split_sizes": {name: len(part) for name, part in self.splits.items()},
-                    "selected": {"learning_rate": best["learning_rate"], "weight_decay": best["weight_decay"]},
+                    "head_shape": [self.model.card.feature_dim, self.outputs],
+                    "split_sizes": {name: len(part) for name, part in self.splits.items()},
+                    "selected": None if collapsed or best is None else {"learning_rate": best["learning_rate"],
+                                                                        "weight_decay": best["weight_decay"]},
                     "model_fingerprint": self.model.fingerprint, "dataset_id": self.dataset.dataset_id,
                     "dataset_fingerprint": self.dataset.fingerprint, "device": str(self.device),
                     "autocast": None if self.precision is None else str(self.precision).removeprefix("torch.")}
         if self.task == CLASSIFICATION:
             protocol["classes"] = [str(value) for value in self.classes]
+        measures = {} if best is None else dict(best["test"])
         return GroundTruth(model_id=self.model.model_id, kind=FINE_TUNE, task=self.task,
-                           accuracy=best["test"][self.measure], measures=dict(best["test"]), protocol=protocol,
-                           seconds=sum(point["seconds"] for point in points), grid=points)
+                           accuracy=None if collapsed else measures[self.measure], measures=measures,
+                           protocol=protocol, seconds=sum(point["seconds"] for point in points), grid=points,
+                           collapsed=collapsed)
 
     def _precompute_frozen_prefix(self) -> None:
         """Run the frozen front of the extractor once over the images (see :mod:`.frozen_prefix`) and train on its
@@ -261,10 +271,24 @@ class _Run:
             self.trunk = split.suffix
             self.frozen_prefix = True
 
+    def _head_statistics(self) -> None:
+        """The training images' features under the pretrained weights, which the new head standardises with (kept
+        as ``self.train_features``; None when the protocol does not standardise)."""
+        self.train_features = None
+        if not self.protocol.standardise_features:
+            return
+        self.tracker.report(f"{self.model.model_id}: feature statistics of the training images")
+        trunk = self.trunk  # shares its modules with the caller's extractor: it goes back where it was
+        home = next(iter([*trunk.parameters(), *trunk.buffers()]), torch.empty(0)).device
+        was_training = trunk.training
+        try:
+            self.train_features = self._predict(trunk.to(self.device).eval(), self.splits["train"])
+        finally:
+            trunk.to(home).train(was_training)
+
     def _network(self) -> tuple[_WithHead, list[nn.Module]]:
-        """Fresh pretrained weights plus a seeded new head, and the modules that train (head first)."""
-        torch.manual_seed(_seed(self.protocol.seed))
-        head = nn.Linear(self.model.card.feature_dim, self.outputs)
+        """Fresh pretrained weights plus a new zero-initialised head, and the modules that train (head first)."""
+        head = new_head(self.train_features, self.model.card.feature_dim, self.outputs)
         network = _WithHead(copy.deepcopy(self.trunk), head).to(self.device)
         trained = [network.head] + [network.trunk.get_submodule(name) for name in self.block_names]
         network.requires_grad_(False)
@@ -272,44 +296,62 @@ class _Run:
             module.requires_grad_(True)
         return network, trained
 
+    def _schedule(self, optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+        """Per step: linear warm-up over the first ``warmup_fraction`` of the steps, then cosine annealing to 0."""
+        total = self.steps_per_epoch * self.protocol.epochs
+        warmup = round(self.protocol.warmup_fraction * total)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
     def _train_point(self, store: RunStore, index: int, lr: float, wd: float) -> dict:
         network, trained = self._network()
         parameters = [parameter for parameter in network.parameters() if parameter.requires_grad]
         optimizer = torch.optim.SGD(parameters, lr=lr, momentum=self.protocol.momentum, weight_decay=wd)
         total_steps = self.steps_per_epoch * self.protocol.epochs
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        scheduler = self._schedule(optimizer)
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
         state = _restore(store.checkpoint(index), trained, optimizer, scheduler, scaler)
         point_start = self.tracker.done
         self.tracker.skip(state["epochs_done"] * self.steps_per_epoch)
         label = f"{self.model.model_id} lr={lr:g} wd={wd:g}"
-        diverged = False
         for epoch in range(state["epochs_done"], self.protocol.epochs):
             started = time.perf_counter()
-            loss = self._train_epoch(network, trained, optimizer, scheduler, scaler, epoch, label)
-            diverged = not math.isfinite(loss)
-            state = {"epochs_done": epoch + 1, "epoch_losses": state["epoch_losses"] + [loss],
+            losses = self._train_epoch(network, trained, parameters, optimizer, scheduler, scaler, epoch, label)
+            state = {"epochs_done": epoch + 1, "epoch_losses": state["epoch_losses"] + [float(np.mean(losses))],
+                     "start_loss": losses[0] if epoch == 0 else state["start_loss"],
                      "seconds": state["seconds"] + time.perf_counter() - started}
-            if diverged:  # count this point's remaining steps as done
+            if not math.isfinite(losses[-1]):  # count this point's remaining steps as done
                 self.tracker.skip(point_start + total_steps - self.tracker.done)
                 break
             store.save_checkpoint(index, {"modules": [module.state_dict() for module in trained],
                                           "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                           "scaler": scaler.state_dict(), **state})
         started = time.perf_counter()
-        point = {"learning_rate": lr, "weight_decay": wd, "diverged": diverged,
-                 "epoch_losses": [float(loss) if math.isfinite(loss) else None for loss in state["epoch_losses"]],
+        collapsed = loss_collapse(state["start_loss"], state["epoch_losses"])
+        point = {"learning_rate": lr, "weight_decay": wd, "collapsed": collapsed,
+                 "start_loss": state["start_loss"] if math.isfinite(state["start_loss"]) else None,
+                 "epoch_losses": [loss if math.isfinite(loss) else None for loss in state["epoch_losses"]],
                  "val": None, "test": None}
-        if not diverged:
+        if all(math.isfinite(loss) for loss in state["epoch_losses"]):
             self.tracker.report(f"{label}: evaluating on the validation and test images")
-            point["val"] = self._evaluate(network, self.splits["val"])
-            point["test"] = self._evaluate(network, self.splits["test"])
+            outputs = self._predict(network, self.splits["val"])
+            point["val"] = self._measures(outputs, self.splits["val"])
+            point["collapsed"] = collapsed or (
+                one_class_collapse(outputs.argmax(dim=1).numpy(), self.classes) if self.task == CLASSIFICATION
+                else r2_collapse(point["val"]["r2"]))
+            point["test"] = self._measures(self._predict(network, self.splits["test"]), self.splits["test"])
         point["seconds"] = state["seconds"] + time.perf_counter() - started
         return point
 
-    def _train_epoch(self, network: _WithHead, trained: list[nn.Module], optimizer, scheduler, scaler,
-                     epoch: int, label: str) -> float:
-        """One pass over the training images in a seeded order; the mean loss (NaN as soon as a loss is)."""
+    def _train_epoch(self, network: _WithHead, trained: list[nn.Module], parameters: list[nn.Parameter], optimizer,
+                     scheduler, scaler, epoch: int, label: str) -> list[float]:
+        """One pass over the training images in a seeded order; the batch losses (ending at the first non-finite
+        one, where training stops)."""
         torch.manual_seed(_seed(self.protocol.seed, epoch + 1))  # dropout / drop-path in trained blocks
         order = torch.randperm(len(self.splits["train"]), generator=torch.Generator().manual_seed(
             _seed(self.protocol.seed, epoch + 1)))
@@ -323,27 +365,33 @@ class _Run:
             with torch.autocast(self.device.type, dtype=self.precision, enabled=self.precision is not None):
                 outputs = network(*inputs)
             loss = criterion(outputs.float(), targets)
-            if not torch.isfinite(loss):
-                return math.nan
+            losses.append(loss.item())
+            if not math.isfinite(losses[-1]):
+                return losses
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if self.protocol.max_grad_norm is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(parameters, self.protocol.max_grad_norm)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            losses.append(loss.item())
             self.tracker.step(f"{label}: epoch {epoch + 1}/{self.protocol.epochs}, batch {batch + 1}/"
-                              f"{self.steps_per_epoch}, loss {loss.item():.3f}")
-        return float(np.mean(losses))
+                              f"{self.steps_per_epoch}, loss {losses[-1]:.3f}")
+        return losses
 
-    def _evaluate(self, network: _WithHead, indices: np.ndarray) -> dict:
-        """Accuracy (classification) or R² and negative MSE in the targets' own units (regression)."""
-        network.eval()
+    def _predict(self, network: nn.Module, indices: np.ndarray) -> torch.Tensor:
+        """``network``'s float32 outputs for the images at ``indices`` (eval mode is the caller's), on the CPU."""
         batches = []
         with torch.no_grad(), torch.autocast(self.device.type, dtype=self.precision,
                                              enabled=self.precision is not None):
             for inputs, _ in self._loader(indices, drop_last=False):
                 batches.append(network(*[tensor.to(self.device) for tensor in inputs]).float().cpu())
-        outputs, truth = torch.cat(batches), self.truth[indices]
+        return torch.cat(batches)
+
+    def _measures(self, outputs: torch.Tensor, indices: np.ndarray) -> dict:
+        """Accuracy (classification) or R² and negative MSE in the targets' own units (regression)."""
+        truth = self.truth[indices]
         if self.task == CLASSIFICATION:
             return {"accuracy": float((outputs.argmax(dim=1) == truth).double().mean())}
         predictions = outputs.double().numpy() * self.target_std + self.target_mean
@@ -359,7 +407,7 @@ class _Run:
 
 def _restore(saved: dict | None, trained: list[nn.Module], optimizer, scheduler, scaler) -> dict:
     """Load a checkpoint into the trained modules and the optimiser state; the run's counters (zero without one)."""
-    state = {"epochs_done": 0, "epoch_losses": [], "seconds": 0.0}
+    state = {"epochs_done": 0, "epoch_losses": [], "start_loss": math.nan, "seconds": 0.0}
     if saved is None:
         return state
     for module, module_state in zip(trained, saved["modules"]):
