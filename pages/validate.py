@@ -42,12 +42,15 @@ def protocol_inputs():
                                    key="validate_max_train")
     rates = st.multiselect("Learning rates to try (the best on a held-out split is kept)", LEARNING_RATES,
                            default=list(defaults.learning_rates), key="validate_lrs")
+    st.caption("Every model gets the same recipe: a new head on its features centred and scaled to one size, a short "
+               "warm-up, clipped gradients. A run whose loss blows up or that ends predicting one class for every "
+               "held-out image is marked collapsed, and the next learning rate is tried.")
     return dict(trainable=trainable, epochs=int(epochs), max_train_images=int(max_train), learning_rates=tuple(rates))
 
 
 def groundtruth_choice():
-    """(what ``validate`` takes, the protocol or None, a phrase for the source); None while the choice is incomplete
-    or the uploaded file cannot be used."""
+    """(what ``validate`` takes, the protocol or None, a phrase for the source, whether collapsed fine-tunings count
+    in τ); None while the choice is incomplete or the uploaded file cannot be used."""
     from transfer_core.groundtruth import FineTuneProtocol
 
     kind = st.radio("Ground truth", list(KINDS), format_func=KINDS.get, horizontal=True, key="validate_kind")
@@ -55,13 +58,16 @@ def groundtruth_choice():
         st.caption("A cross-validated logistic regression on each model's frozen features (from the feature store): "
                    "cheap, seconds to minutes on a CPU. It measures how linearly separable your classes are in each "
                    "model's frozen features; training the network itself may order the models differently.")
-        return "probe", None, "computed on your images"
+        return "probe", None, "computed on your images", False
     if kind == "finetune":
         knobs = protocol_inputs()
+        include = st.checkbox("Count models whose fine-tuning collapsed at every learning rate in τ (with their "
+                              "collapsed runs' accuracy)", key="validate_include_collapsed",
+                              help="Off by default: a collapsed run says the recipe failed, not how good the model is.")
         if not knobs["learning_rates"]:
             st.info("Choose at least one learning rate.")
             return None
-        return "finetune", FineTuneProtocol(**knobs), "computed on your images"
+        return "finetune", FineTuneProtocol(**knobs), "computed on your images", include
     return uploaded_csv()
 
 
@@ -87,7 +93,7 @@ def uploaded_csv():
     st.caption(f"{upload.name}: accuracies for {len(found)} of the {shared.count(len(ranked), 'ranked model')}"
                + (f"; not in the file: {', '.join(sorted(set(ranked) - set(found)))}" if len(found) < len(ranked)
                   else "") + ".")
-    return str(path), None, f"from your file {upload.name}"
+    return str(path), None, f"from your file {upload.name}", False
 
 
 def stability_report(status, repeats: int):
@@ -113,7 +119,7 @@ def run_validation(choice, repeats: int, ray_address: str = "") -> None:
     from transfer_core.executors import make_executor
     from transfer_core.executors.ray_executor import validation_mappers
 
-    groundtruth, protocol, source = choice
+    groundtruth, protocol, source, include_collapsed = choice
     executor = make_executor("ray", address=ray_address) if ray_address else make_executor()
     with executor, st.status("Computing the ground truth…", expanded=True) as status:
         bar = st.progress(0.0, text="starting")
@@ -144,8 +150,8 @@ def protocol_sentence(validation, source: str) -> str:
         how = (f"{TRAINABLE.get(first.get('trainable'), first.get('trainable'))} trained for "
                f"{shared.count(first.get('epochs', 0), 'epoch')} on at most {first.get('max_train_images')} images, "
                "learning rate ∈ "
-               f"{{{', '.join(f'{lr:g}' for lr in first.get('learning_rates', []))}}}, the best on a held-out split; "
-               "accuracy on a held-out test split")
+               f"{{{', '.join(f'{lr:g}' for lr in first.get('learning_rates', []))}}}, the best run that did not "
+               "collapse on a held-out split; accuracy on a held-out test split")
     else:
         how = "accuracies you supplied"
     return (f"Ground truth: **{validation.kind}**, {source} ({how}), for "
@@ -183,6 +189,30 @@ TABLE_COLUMNS = {
 }
 
 
+COMPARISON_COLUMNS = {
+    "model": st.column_config.TextColumn("Model", width="medium"),
+    "finetune": st.column_config.NumberColumn("Fine-tuned", format="%.3f"),
+    "probe": st.column_config.NumberColumn("Linear probe", format="%.3f"),
+    "status": st.column_config.TextColumn("Status"),
+    "note": st.column_config.TextColumn("Note", width="large"),
+}
+
+
+def show_comparison(rows: list[dict]) -> None:
+    """Fine-tune and linear probe side by side, the models the training recipe failed on named above the table."""
+    from transfer_core.groundtruth.comparison import NO_PROBE, OK
+
+    st.subheader("Fine-tune beside the linear probe")
+    failed = [row["model"] for row in rows if row["status"] not in (OK, NO_PROBE)]
+    if failed:
+        st.error(f"This training recipe failed on {', '.join(failed)}: fine-tuning the last blocks should not lose "
+                 "what a linear head on the frozen features already reaches. Read their numbers as a failure of the "
+                 "recipe, not of the model.", icon=":material/report:")
+    st.dataframe(rows, hide_index=True, key="validate_comparison", column_config=COMPARISON_COLUMNS)
+    st.caption("Linear probe: a cross-validated logistic regression on the same model's frozen features. A collapsed "
+               "model's fine-tuned number is that of its best collapsed run.")
+
+
 def show_result(result: ValidationResult) -> None:
     from transfer_core.evidence.validation import evaluation_csv, groundtruth_csv
     from transfer_core.presentation.views import metric_scatter_figure, stability_figure
@@ -197,6 +227,11 @@ def show_result(result: ValidationResult) -> None:
                "(1 = the metric's shortlist contains the best model).")
     if validation.missing:
         st.warning(f"No ground truth for {', '.join(validation.missing)}: left out of the evaluation.")
+    if validation.collapse_note:
+        st.warning(validation.collapse_note, icon=":material/warning:")
+    comparison = validation.comparison()
+    if comparison:
+        show_comparison(comparison)
     with st.expander("Ground truth per model and the full protocol"):
         st.dataframe([{"model": model, "accuracy": accuracy} for model, accuracy in validation.accuracies.items()],
                      hide_index=True, key="validate_truth_table")
