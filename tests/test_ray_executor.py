@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from ray_cluster import REPO, extracting_workers, free_port
 
+from data_helpers import write_class_folder
 from transfer_core.cache.store import FeatureStore
 from transfer_core.cli import main
 from transfer_core.data import load_dataset
@@ -80,6 +81,15 @@ def test_a_worker_killed_mid_extraction_is_retried_to_a_complete_equal_result(ra
     (here,) = LocalExecutor().extract([model], dataset, store=FeatureStore(tmp_path / "local"), engine="torch")
     assert item.result.features.shape == here.result.features.shape == (320, 1280)
     np.testing.assert_allclose(item.result.features, here.result.features, rtol=1e-4, atol=1e-5)
+
+
+def test_a_worker_that_cannot_see_the_images_says_where_they_must_be(ray_executor, tmp_path):
+    dataset = load_dataset(str(write_class_folder(tmp_path / "images", {"a": 3, "b": 3})))
+    for image in (tmp_path / "images").rglob("*.png"):
+        image.unlink()  # what a node without the shared filesystem sees
+    (item,) = ray_executor.extract(["zoo:cnn-mnist"], dataset, store=FeatureStore(tmp_path / "driver"))
+    assert item.result is None and "img_000.png" in str(item.error) and "could not be loaded" in str(item.error)
+    assert "every node must see the dataset's files at the same path as the driver" in str(item.error)
 
 
 def test_map_keeps_the_order_and_raises_the_functions_own_error(ray_executor):

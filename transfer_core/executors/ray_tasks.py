@@ -53,8 +53,7 @@ def extract_model(model_id: str, dataset_payload: bytes, device: str, engine: st
         result, manifest = extract_by_id(model_id, dataset, store=FeatureStore(store_root), device=device,
                                          engine=engine, progress=report)
     except ExtractionError as error:
-        unseen = isinstance(error.__cause__, (FileNotFoundError, NotADirectoryError, PermissionError))
-        return None, None, _unseen_files(error) if unseen else _portable(error)
+        return None, None, _unseen_files(error) if _missing_file(error) else _portable(error)
     except Exception as error:  # noqa: BLE001 - reported for this model, as a local run reports it
         return None, None, _portable(error)
     return result, manifest, None
@@ -64,6 +63,15 @@ def extract_model(model_id: str, dataset_payload: bytes, device: str, engine: st
 def call(fn, item):
     """``fn(item)`` on a worker (``fn`` comes through the object store once for every item)."""
     return fn(item)
+
+
+def _missing_file(error: BaseException | None) -> bool:
+    """Whether a missing or unreadable file is among the causes of ``error``."""
+    while error is not None:
+        if isinstance(error, (FileNotFoundError, NotADirectoryError, PermissionError)):
+            return True
+        error = error.__cause__
+    return False
 
 
 def _unseen_files(error: Exception) -> Exception:
