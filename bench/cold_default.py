@@ -74,6 +74,7 @@ def timed_runs(dataset, models: list[str], metrics: list[str], runs: list[str]) 
                 run = rank_anytime(dataset, models, metrics=metrics, store=store, engine="auto",
                                    on_slice=provisionals.append)
             results[name] = {"seconds": time.perf_counter() - started, "cpu_seconds": cpu_seconds() - cpu,
+                             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                              "slices": [(item.images, item.seconds) for item in provisionals],
                              "models": len(run.ranking.models), "errors": dict(run.ranking.errors),
                              "best": run.ranking.models[0].model if run.ranking.models else None,
@@ -105,14 +106,14 @@ def main() -> None:
              f"{machine}.",
              "", f"{dataset.size} images of the embedded default, {len(models)} models, metrics {', '.join(metrics)}, "
              "rank intervals as the app draws them (every metric, 20 subsets); each run on an empty feature store.", "",
-             "| run | engine(s) | wall seconds | ratio to torch | CPU seconds | ratio to torch |",
-             "|---|---|---:|---:|---:|---:|"]
+             "| run | engine(s) | wall seconds | ratio to torch | CPU seconds | ratio to torch | process peak RSS "
+             "so far |", "|---|---|---:|---:|---:|---:|---:|"]
     base = results.get("torch", {})
     for name, result in results.items():
         ratio = f"{result['seconds'] / base['seconds']:.2f}" if base else "–"
         cpu_ratio = f"{result['cpu_seconds'] / base['cpu_seconds']:.2f}" if base else "–"
         lines.append(f"| {name} | {', '.join(result['engines'])} | {result['seconds']:.0f} | {ratio} | "
-                     f"{result['cpu_seconds']:.0f} | {cpu_ratio} |")
+                     f"{result['cpu_seconds']:.0f} | {cpu_ratio} | {result['peak_rss_bytes'] / 2**30:.1f} GiB |")
     lines += ["", f"Load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}."]
     if "anytime" in results:
         anytime = results["anytime"]

@@ -190,3 +190,18 @@ def test_a_layer_extractor_without_a_head_runs_in_onnx_runtime(tmp_path, photos)
     eager = extract_features(load_model(FAST, layer="0.6"), photos, engine="torch")
     assert result.engine == "onnxruntime" and result.source_probs is None and result.features.shape == (3, 128)
     assert_agree(result.features, eager.features)
+
+
+def test_a_pass_s_last_batch_gives_the_arena_back_and_the_same_outputs(tmp_path, photos):
+    from transfer_core.engines.export import SourceGraph
+    from transfer_core.engines.prepare import prepare
+    from transfer_core.features import preprocess
+
+    model = load_model(FAST)
+    batch = torch.stack([preprocess(photos.load(index), model.preprocessing) for index in range(photos.size)])
+    runner = prepare(model, SourceGraph(model.extractor.eval(), model.head), batch, FeatureStore(tmp_path),
+                     photos.dataset_id).runner
+    kept, released, again = runner(batch), runner(batch, True), runner(batch)
+    for outputs in (released, again):
+        np.testing.assert_array_equal(outputs[0].numpy(), kept[0].numpy())
+        np.testing.assert_array_equal(outputs[1].numpy(), kept[1].numpy())

@@ -37,7 +37,8 @@ EXTRACTION_VERSION = 1  # bump when a change here alters the features a given mo
 Progress = Callable[[int, int, "float | None"], None]  # (images done, images in total, ETA seconds or None)
 
 
-Embed = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]  # batch → (features, source probs)
+# (batch, whether it is the pass's last) → (features, source probabilities)
+Embed = Callable[[torch.Tensor, bool], "tuple[torch.Tensor, torch.Tensor | None]"]
 
 
 class ExtractionError(TransferScoutError, RuntimeError):
@@ -387,7 +388,7 @@ def _embedder(model: LoadedModel, engine: str, device: torch.device, first: torc
 
         prepared = prepare(model, SourceGraph(model.extractor.to(device).eval(), head), first, store, dataset_id)
         if prepared.runner is not None:
-            return lambda batch: _embed_onnx(model.model_id, prepared.runner, batch), engine, None
+            return lambda batch, last: _embed_onnx(model.model_id, prepared.runner, batch, last), engine, None
         if prepared.reason is not None:  # (None: torch's own outputs are invalid, which the torch path reports)
             warnings.warn(f"model {model.model_id!r} runs in torch, not ONNX Runtime: {prepared.reason}",
                           stacklevel=4)
@@ -398,7 +399,7 @@ def _embedder(model: LoadedModel, engine: str, device: torch.device, first: torc
     extractor = model.extractor.to(device=device, memory_format=memory_format).eval()
     reduced_precision = autocast_dtype(device)
 
-    def embed(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def embed(batch: torch.Tensor, _last: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch = batch.to(device, non_blocking=True).contiguous(memory_format=memory_format)
         return _embed_batch(model.model_id, extractor, head, batch, reduced_precision)
 
@@ -477,7 +478,8 @@ def _embed_into(state: _Member, batch: torch.Tensor, offset: int, engine: str, d
             state.embed, state.engine, state.note = _opened(state.model, engine, device, batch, store, dataset_id,
                                                             models)
         opening = time.perf_counter() - opened
-        features, probs = state.embed(batch if wanted.all() else batch[torch.from_numpy(wanted)])
+        last = not state.need[offset + len(batch):].any()
+        features, probs = state.embed(batch if wanted.all() else batch[torch.from_numpy(wanted)], last)
     except Exception as err:  # noqa: BLE001 - one model's failure must not stop the others sharing the pass
         state.error = err
         return 0.0
@@ -508,10 +510,12 @@ def _embed_batch(model_id: str, extractor: torch.nn.Module, head: torch.nn.Modul
     return features.cpu(), _probabilities(model_id, _forward(head, features, precision)).cpu()
 
 
-def _embed_onnx(model_id: str, runner: Embed, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Features and source probabilities of one batch from an exported graph's ``runner``, checked as in torch."""
+def _embed_onnx(model_id: str, runner: Embed, batch: torch.Tensor,
+                last: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Features and source probabilities of one batch from an exported graph's ``runner`` (which gives its memory back
+    after the ``last`` batch of a pass), checked as in torch."""
     try:
-        features, logits = runner(batch)
+        features, logits = runner(batch, last)
     except Exception as err:  # ONNX Runtime's own error types
         raise ExtractionError(f"ONNX Runtime failed on a batch of model {model_id!r} ({type(err).__name__}: {err}); "
                               "engine='torch' computes its features without it") from err
