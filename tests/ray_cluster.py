@@ -46,13 +46,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def extracting_workers() -> list[int]:
-    """PIDs of the Ray workers running an extraction task now (Ray titles a busy worker ``ray::<task>``)."""
+def extracting_workers(cluster: Cluster | None = None) -> list[int]:
+    """PIDs of the Ray workers running an extraction task now (Ray titles a busy worker ``ray::<task>``); with a
+    ``cluster``, only its own (their environment names its worker store), not those of another suite running beside
+    this one on the machine."""
     found = []
+    mark = None if cluster is None else f"TRANSFER_SCOUT_CACHE={cluster.worker_store}\0".encode()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().startswith(b"ray::extract_model"):
+                if (entry / "cmdline").read_bytes().startswith(b"ray::extract_model") and (
+                        mark is None or mark in (entry / "environ").read_bytes() + b"\0"):
                     found.append(int(entry.name))
             except OSError:
                 continue

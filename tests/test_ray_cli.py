@@ -90,7 +90,7 @@ def test_ctrl_c_cancels_the_remote_tasks_and_writes_nothing(ray_cluster, tmp_pat
                   "--engine", "torch", "--out", str(tmp_path / "out"), "--executor", "ray", "--ray-address",
                   ray_cluster.address, env={"TRANSFER_SCOUT_CACHE": str(tmp_path / "store")})
     deadline = time.monotonic() + 120
-    while not extracting_workers():
+    while not extracting_workers(ray_cluster):
         assert process.poll() is None and time.monotonic() < deadline, "no extraction task started"
         time.sleep(0.2)
     time.sleep(1)
@@ -98,9 +98,9 @@ def test_ctrl_c_cancels_the_remote_tasks_and_writes_nothing(ray_cluster, tmp_pat
     code, _, err = finished(process, timeout=60)
     assert code != 0 and "KeyboardInterrupt" in err
     deadline = time.monotonic() + 20
-    while extracting_workers() and time.monotonic() < deadline:
+    while extracting_workers(ray_cluster) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert extracting_workers() == []  # the task was cancelled, not left running
+    assert extracting_workers(ray_cluster) == []  # the task was cancelled, not left running
     assert FeatureStore(tmp_path / "store").usage().entries == 0 and not (tmp_path / "out" / "ranking.json").exists()
 
 
