@@ -49,7 +49,8 @@ class ExtractionError(TransferScoutError, RuntimeError):
 class ExtractionResult:
     """Features ``[N, D]`` and source-class probabilities ``[N, C_s]`` (None without a source head), both float32.
 
-    ``seconds`` is the wall time of this call (a cache hit's is the read time); ``device`` and ``engine``
+    ``seconds`` is what the extraction cost this model: its engine's opening and compute plus its share of the
+    pass's decoding (a cache hit's is the read time); ``device`` and ``engine``
     ("onnxruntime" or "torch") are what computed the features (for a hit, what was recorded when they were stored);
     ``engine_note`` says why a model ran in torch although ONNX Runtime was asked for (None otherwise).
     """
