@@ -50,9 +50,12 @@ class LocalExecutor:
                 yield hit
             else:
                 remaining.append(model_id)
+        from transfer_core.models import declared_preprocessing
+
+        declared = {model_id: declared_preprocessing(model_id, store.root) for model_id in remaining}
         while remaining:
             head = remaining.pop(0)
-            group, failed = _load_group(head, remaining, store, models)
+            group, failed = _load_group(head, remaining, declared, store, models)
             yield from failed
             if not group:
                 continue
@@ -67,11 +70,10 @@ class LocalExecutor:
                 yield Extracted(model.model_id, outcome, ModelManifest.of(model))
 
 
-def _load_group(head: str, remaining: list[str], store, models) -> tuple[list, list[Extracted]]:
-    """``head`` loaded with the models of ``remaining`` known to share its preprocessing (taken out of it), and the
-    errors of those that failed to load."""
+def _load_group(head: str, remaining: list[str], declared: dict, store, models) -> tuple[list, list[Extracted]]:
+    """``head`` loaded with the models of ``remaining`` whose ``declared`` preprocessing is its own (taken out of it),
+    and the errors of those that failed to load."""
     from transfer_core.features import load_by_id
-    from transfer_core.models import declared_preprocessing
 
     loaded, failed = [], []
     try:
@@ -80,7 +82,7 @@ def _load_group(head: str, remaining: list[str], store, models) -> tuple[list, l
         return [], [Extracted(head, None, None, error)]
     loaded.append(first)
     for model_id in [model_id for model_id in remaining
-                     if declared_preprocessing(model_id, store.root) == first.preprocessing]:
+                     if declared[model_id] == first.preprocessing]:
         remaining.remove(model_id)
         try:
             loaded.append(load_by_id(model_id, None, store, models))
