@@ -4,10 +4,13 @@ address a one-line error with exit 2, and Ctrl-C cancelling the remote tasks wit
 
 import csv
 import json
+import re
 import signal
+import threading
 import time
 
 import pytest
+from data_helpers import write_image
 from ray_cluster import cli, extracting_workers, free_port
 
 MODELS = "zoo:cnn-mnist,zoo:cnn-mnist-random,zoo:mobilenetv2-dogbreeds"
@@ -84,24 +87,54 @@ def test_an_unreachable_address_is_one_line_and_exit_2(tmp_path, how):
 
 
 def test_ctrl_c_cancels_the_remote_tasks_and_writes_nothing(ray_cluster, tmp_path):
+    """On images no other test extracts (so the workers' store holds none of their rows and the task is long),
+    SIGINT once the task has reported its first images, while most of them are still to do."""
     from transfer_core.cache.store import FeatureStore
 
-    process = cli("rank", "--dataset", "demo:digits", "--limit", "1000", "--models", "zoo:mobilenetv2-dogbreeds",
+    for k in range(IMAGES):
+        write_image(tmp_path / "photos" / f"class-{k % 2}" / f"{k:04d}.png", seed=CTRL_C_SEED + k, size=(64, 64))
+    process = cli("rank", "--dataset", str(tmp_path / "photos"), "--models", "zoo:mobilenetv2-dogbreeds",
                   "--engine", "torch", "--out", str(tmp_path / "out"), "--executor", "ray", "--ray-address",
                   ray_cluster.address, env={"TRANSFER_SCOUT_CACHE": str(tmp_path / "store")})
-    deadline = time.monotonic() + 120
-    while not extracting_workers(ray_cluster):
-        assert process.poll() is None and time.monotonic() < deadline, "no extraction task started"
-        time.sleep(0.2)
-    time.sleep(1)
+    stderr = _Reader(process.stderr)
+    deadline = time.monotonic() + 180
+    while not (extracting_workers(ray_cluster) and 0 < stderr.images_done() < IMAGES // 2):
+        assert process.poll() is None and time.monotonic() < deadline, f"no progress reported: {stderr.text()[-2000:]}"
+        time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    code, _, err = finished(process, timeout=60)
-    assert code != 0 and "KeyboardInterrupt" in err
+    process.wait(timeout=60)
+    stderr.thread.join(timeout=10)
+    assert process.returncode != 0 and "KeyboardInterrupt" in stderr.text()
     deadline = time.monotonic() + 20
     while extracting_workers(ray_cluster) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert extracting_workers(ray_cluster) == []  # the task was cancelled, not left running
     assert FeatureStore(tmp_path / "store").usage().entries == 0 and not (tmp_path / "out" / "ranking.json").exists()
+
+
+IMAGES = 800
+CTRL_C_SEED = 70_000  # no other test writes images from these seeds
+
+
+class _Reader:
+    """A process's stderr read on a thread as it comes (tqdm redraws its bar with carriage returns)."""
+
+    def __init__(self, stream):
+        self.chunks: list[str] = []
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream) -> None:
+        while chunk := stream.read(1):
+            self.chunks.append(chunk)
+
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+    def images_done(self) -> int:
+        """The count of the last drawn extraction bar (``model 1/1:  12%|…| 96/800 …``), 0 before the first."""
+        counts = re.findall(rf"(\d+)/{IMAGES} ", self.text())
+        return int(counts[-1]) if counts else 0
 
 
 def test_an_anytime_ranking_on_ray_ends_on_the_plain_local_ranking(ray_cluster, tmp_path):
