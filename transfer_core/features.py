@@ -245,11 +245,7 @@ def keep_extraction(store: FeatureStore, model: LoadedModel | ModelManifest, dat
                     result: ExtractionResult) -> None:
     """Keep ``result`` (computed elsewhere, e.g. on a Ray worker) in ``store`` as a local extraction keeps its own:
     the rows of the images the model lacks rows for, and the whole entry."""
-    try:
-        _keep_rows(store, model, dataset, _arrays(result), _meta(model, dataset, result))
-        store.put(store.key(feature_key_parts(model, dataset)), _arrays(result), _meta(model, dataset, result))
-    except OSError as err:
-        _not_cached(model, store, err)
+    _save(store, model, dataset, result)
 
 
 def _arrays(result: ExtractionResult) -> dict[str, np.ndarray]:
@@ -266,13 +262,16 @@ def _meta(model: LoadedModel | ModelManifest, dataset: ImageDataset, result: Ext
             "images": dataset.size, "feature_dim": int(result.features.shape[1])}
 
 
-def _save(store: FeatureStore, model: LoadedModel, dataset: ImageDataset, result: ExtractionResult,
-          missing: np.ndarray, new: dict[str, np.ndarray]) -> None:
-    """The ``new`` rows of the ``missing`` images, and the whole extraction as one entry."""
+def _save(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset, result: ExtractionResult,
+          missing: np.ndarray | None = None, new: dict[str, np.ndarray] | None = None) -> None:
+    """The rows of the ``missing`` images (``new``: those the stream computed) and the whole extraction as one entry;
+    without ``missing``, the rows of the images the model lacks rows for, taken from ``result``."""
     meta = _meta(model, dataset, result)
     try:
-        keys = dataset.image_keys()
-        write_rows(store, rows_key(_model_parts(model)), [keys[i] for i in missing], new, meta)
+        if missing is None:
+            _keep_rows(store, model, dataset, _arrays(result), meta)
+        else:
+            _write_rows(store, model, dataset, missing, new, meta)
         store.put(store.key(feature_key_parts(model, dataset)), _arrays(result), meta)
     except OSError as err:
         _not_cached(model, store, err)
@@ -288,10 +287,15 @@ def _keep_rows(store: FeatureStore, model: LoadedModel | ModelManifest, dataset:
     """Write the rows of ``arrays`` (a whole extraction) for the images whose rows the model lacks (which images are
     stored is read from the chunks' metadata alone)."""
     missing = np.flatnonzero(~_row_lookup(store, model, dataset, arrays=False).found)
-    if missing.size:
+    _write_rows(store, model, dataset, missing, {name: array[missing] for name, array in arrays.items()}, meta)
+
+
+def _write_rows(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset, indices: np.ndarray,
+                rows: dict[str, np.ndarray], meta: dict) -> None:
+    """``rows`` (one per index) as the model's rows of the images at ``indices`` of ``dataset``."""
+    if indices.size:
         keys = dataset.image_keys()
-        write_rows(store, rows_key(_model_parts(model)), [keys[i] for i in missing],
-                   {name: array[missing] for name, array in arrays.items()}, meta)
+        write_rows(store, rows_key(_model_parts(model)), [keys[i] for i in indices], rows, meta)
 
 
 def _row_lookup(store: FeatureStore, model: LoadedModel | ModelManifest, dataset: ImageDataset, arrays: bool = True):
