@@ -10,8 +10,9 @@ import threading
 import time
 
 import pytest
-from data_helpers import write_image
 from ray_cluster import cli, extracting_workers, free_port
+
+from data_helpers import write_image
 
 MODELS = "zoo:cnn-mnist,zoo:cnn-mnist-random,zoo:mobilenetv2-dogbreeds"
 RANK = ["rank", "--dataset", "demo:digits", "--limit", "60", "--metrics", "logme,leep,knn,hscore",
