@@ -7,7 +7,10 @@ Pearson, rel@1, rel@3). With ``--stability N``, each metric's τ is also recompu
 subsets × random model sub-pools (Agostinelli et al. ECCV'22) and its median and 90 % interval reported.
 ``--finetune-from FILE`` evaluates against fine-tuning accuracies recorded earlier instead of training again: a
 ``SLUG.finetune.json`` of this script (its dataset fingerprint must match) or a ``model,accuracy`` CSV; the recorded
-files are not rewritten, and ``SLUG.evaluation.json`` names them under ``recorded_groundtruth``.
+files are not rewritten, and ``SLUG.evaluation.json`` names them under ``recorded_groundtruth``. With both
+``--finetune`` and ``--finetune-from SLUG.finetune.json`` the recorded study is *completed*: the recorded results are
+kept as they are, the models it lacks are fine-tuned under the same protocol (the recorded one must equal the
+options'), and the merged results are written (``completed_from`` in ``SLUG.evaluation.json``).
 
 Written to ``--out`` (default ``assets/groundtruth``), per dataset ``SLUG`` and ground truth ``KIND`` (probe or
 finetune): ``SLUG.KIND.csv`` (model,accuracy — the format ``validate --groundtruth FILE.csv`` reads),
@@ -18,6 +21,8 @@ finetune): ``SLUG.KIND.csv`` (model,accuracy — the format ``validate --groundt
     python bench/groundtruth.py --finetune --finetune-datasets demo    # + fine-tuning on the textile demo
     python bench/groundtruth.py --limit 300 --stability 10 \\
         --finetune-from assets/groundtruth/demo-300.finetune.json      # re-score against the recorded fine-tuning
+    python bench/groundtruth.py --datasets demo --limit 150 --finetune --stability 10 \\
+        --finetune-from assets/groundtruth/demo-150.finetune.json      # fine-tune only the models it lacks
     python bench/groundtruth.py --datasets demo:digits --limit 100 \\
         --models zoo:cnn-mnist,zoo:cnn-mnist-random,zoo:mobilenetv2-imagenet --out /tmp/gt   # a quick check
 
@@ -60,6 +65,7 @@ from transfer_core.groundtruth import (  # noqa: E402
     probe_model,
 )
 from transfer_core.groundtruth.comparison import side_by_side  # noqa: E402
+from transfer_core.groundtruth.finetune import FINETUNE_VERSION  # noqa: E402
 from transfer_core.metrics.prepared import prepare  # noqa: E402
 from transfer_core.metrics.suite import pool_outcomes, score_suite  # noqa: E402
 from transfer_core.models import load_model  # noqa: E402
@@ -85,7 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="datasets to fine-tune on (default: the first of --datasets)")
     parser.add_argument("--finetune-from", type=Path, default=None, metavar="FILE",
                         help="recorded fine-tuning accuracies (SLUG.finetune.json or model,accuracy CSV) for the "
-                             "fine-tune dataset, evaluated instead of fine-tuning again")
+                             "fine-tune dataset, evaluated instead of fine-tuning again; with --finetune, the "
+                             "models the file lacks are fine-tuned and the merged results written")
     defaults = FineTuneProtocol()
     parser.add_argument("--trainable", default=defaults.trainable, choices=("all", "last_blocks", "head"))
     parser.add_argument("--last-blocks", type=int, default=defaults.last_blocks)
@@ -110,6 +117,9 @@ def study_dataset(dataset_id: str, args: argparse.Namespace, store: FeatureStore
     """Scores, ground truth and evaluation of every model on one dataset; failures are reported per model."""
     dataset = load_dataset(dataset_id, limit=args.limit, seed=args.seed)
     recorded = recorded_finetune(args.finetune_from, dataset) if finetune and args.finetune_from else None
+    completing = recorded is not None and args.finetune
+    if completing:
+        require_same_protocol(recorded, protocol_from(args), args.finetune_from)
     metrics = "all" if args.metrics == "all" else args.metrics.split(",")
     general = general_sample() if metrics == "all" or "ped" in metrics else None
     features, probs, generals, outcomes, truths, errors = {}, {}, {}, {}, {"linear probe": {}, "fine-tune": {}}, {}
@@ -124,9 +134,8 @@ def study_dataset(dataset_id: str, args: argparse.Namespace, store: FeatureStore
                                                      source_probs=extraction.source_probs,
                                                      general_features=general_features, device=args.device), metrics)
             probed = probe_model(model, dataset, seed=args.seed, device=args.device, store=store)
-            if recorded is not None:
-                tuned = recorded.get(model_id)
-            else:
+            tuned = None if recorded is None else recorded.get(model_id)
+            if tuned is None and (completing or recorded is None):
                 tuned = fine_tune(model, dataset, protocol=protocol_from(args), device=args.device,
                                   progress=_progress_printer()) if finetune else None
         except Exception as exc:  # one broken model must not sink the study
@@ -162,9 +171,21 @@ def study_dataset(dataset_id: str, args: argparse.Namespace, store: FeatureStore
             {model: truth.collapsed for model, truth in tuned.items() if truth.collapsed},
             {model: truth.accuracy for model, truth in truths[LINEAR_PROBE].items()})
         study["collapsed_included"] = args.include_collapsed
-    if recorded is not None:
+    if completing:
+        study["completed_from"] = {KIND_SLUGS[FINE_TUNE]: _shown_path(args.finetune_from)}
+    elif recorded is not None:
         study["recorded"] = {KIND_SLUGS[FINE_TUNE]: _shown_path(args.finetune_from)}
     return study
+
+
+def require_same_protocol(recorded: dict[str, GroundTruth], protocol: FineTuneProtocol, path: Path) -> None:
+    """Completing a recorded study adds results only under the protocol (and fine-tune version) it was run with."""
+    for model_id, truth in recorded.items():
+        if (FineTuneProtocol.from_dict(truth.protocol) != protocol
+                or truth.protocol.get("version") != FINETUNE_VERSION):
+            raise SystemExit(f"{path}: {model_id} was fine-tuned under another protocol (version "
+                             f"{truth.protocol.get('version')}) than these options (version {FINETUNE_VERSION}); "
+                             "completing it would mix two recipes")
 
 
 def recorded_finetune(path: Path, dataset) -> dict[str, GroundTruth]:
@@ -244,7 +265,7 @@ def write_outputs(study: dict, out: Path) -> None:
         writer.writerow(["model", *metric_names])
         writer.writerows([model, *(row.get(name) for name in metric_names)] for model, row in study["scores"].items())
     evaluation = {"dataset": study["dataset"], "evaluations": study["evaluations"], "errors": study["errors"]}
-    for key in ("finetune_vs_probe", "collapsed_included"):
+    for key in ("finetune_vs_probe", "collapsed_included", "completed_from"):
         if key in study:
             evaluation[key] = study[key]
     if study.get("recorded"):
