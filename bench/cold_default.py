@@ -4,18 +4,20 @@ Each run gets an empty feature store (a temporary folder), so every model is loa
 extracted as on a fresh machine: the embedded default dataset (about 1 000 textile photos), the default CPU models and
 metrics, rank intervals as the app draws them.
 
-* ``torch``: ``rank_run`` with ``engine="torch"`` and every model decoding every image itself (what the app ran
-  before: eager torch, no anytime, no shared decoding);
-* ``anytime``: ``rank_anytime`` with ``engine="auto"`` (ONNX Runtime on a CPU) and the local executor (decoding once
-  per group of models sharing a preprocessing, in a loader process) on the default slices: when each provisional
-  ranking of every model was there, and the final one.
+* ``torch``: ``rank_run`` with ``engine="torch"`` and every model decoding every image itself in batches of 64 (what
+  the app ran before issue 11: eager torch, no anytime, no shared decoding);
+* ``torch-today``: ``rank_run`` with ``engine="torch"`` and today's local executor (decoding once per group of models
+  sharing a preprocessing, the CPU's batch size and loader processes of ``config.extraction_defaults``), no anytime:
+  how much of the gain the engine does not explain;
+* ``anytime``: ``rank_anytime`` with ``engine="auto"`` (ONNX Runtime on a CPU) and the local executor on the default
+  slices: when each provisional ranking of every model was there, and the final one.
 
 CPU seconds (this process's threads and its loader processes) are the steadier measure on a shared machine.
 
 Targets: the full anytime ranking in ≤ 30 % of the torch run's time, the first provisional ranking within 20 % of the
 full anytime run. Results: docs/bench-cold.md and assets/bench/cold-default.json (the Rank page quotes it).
 
-    python bench/cold_default.py                 # both runs (about half an hour on 2 cores)
+    python bench/cold_default.py                 # the three runs (about 20 minutes on 2 quiet cores)
     python bench/cold_default.py --limit 200     # quick look
 """
 
@@ -34,9 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+RUNS = ("torch", "torch-today", "anytime")
+BEFORE_BATCH_SIZE = 64  # the extraction's batch size on every device before the CPU's became 16
+
+
 class OneModelAtATime:
     """The extraction before issue 11's decode-once, as the baseline: every model decodes and preprocesses every image
-    itself, in the calling thread (``extract_by_id`` per model, ``num_workers=0``)."""
+    itself, in the calling thread, in batches of 64 (``extract_by_id`` per model, ``num_workers=0``)."""
 
     def extract(self, model_ids, dataset, *, progress=None, **how):
         from transfer_core.executors import Extracted
@@ -44,7 +50,8 @@ class OneModelAtATime:
 
         for model_id in model_ids:
             try:
-                yield Extracted(model_id, *extract_by_id(model_id, dataset, **how))
+                yield Extracted(model_id, *extract_by_id(model_id, dataset, batch_size=BEFORE_BATCH_SIZE,
+                                                         num_workers=0, **how))
             except Exception as error:  # noqa: BLE001 - reported as the local executor does
                 yield Extracted(model_id, None, None, error)
 
@@ -70,6 +77,8 @@ def timed_runs(dataset, models: list[str], metrics: list[str], runs: list[str]) 
             if name == "torch":
                 run = rank_run(dataset, models, metrics=metrics, store=store, engine="torch",
                                executor=OneModelAtATime())
+            elif name == "torch-today":
+                run = rank_run(dataset, models, metrics=metrics, store=store, engine="torch")
             else:
                 run = rank_anytime(dataset, models, metrics=metrics, store=store, engine="auto",
                                    on_slice=provisionals.append)
@@ -86,10 +95,13 @@ def timed_runs(dataset, models: list[str], metrics: list[str], runs: list[str]) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="images (default: the embedded default's 1 000)")
-    parser.add_argument("--runs", default="torch,anytime")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {', '.join(RUNS)}")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench-cold.md")
     parser.add_argument("--json", type=Path, default=ROOT / "assets" / "bench" / "cold-default.json")
     args = parser.parse_args()
+    runs = args.runs.split(",")
+    if not runs or set(runs) - set(RUNS):
+        parser.error(f"--runs takes names of {', '.join(RUNS)}, got {args.runs!r}")
 
     from bench.machine import machine_line
     from transfer_core.app_state import DEFAULT_METRICS
@@ -100,7 +112,7 @@ def main() -> None:
     machine = machine_line()
     dataset = load_dataset("demo", limit=args.limit)
     models, metrics = default_zoo_ids(include_slow=False), list(DEFAULT_METRICS)
-    results = timed_runs(dataset, models, metrics, args.runs.split(","))
+    results = timed_runs(dataset, models, metrics, runs)
     lines = ["# The one-click default, cold, on a CPU", "",
              f"Measured by `python bench/cold_default.py{f' --limit {args.limit}' if args.limit else ''}` on "
              f"{machine}.",

@@ -38,11 +38,13 @@ sys.path.insert(0, str(ROOT))
 from bench.machine import machine_line  # noqa: E402
 from transfer_core.cache.layout import FEATURES, ROWS  # noqa: E402
 from transfer_core.cache.store import FeatureStore  # noqa: E402
-from transfer_core.config import EXTRACTION_WORKERS  # noqa: E402
+from transfer_core.config import extraction_defaults  # noqa: E402
 from transfer_core.data.base import ImageDataset  # noqa: E402
 from transfer_core.engines import resolve_engine  # noqa: E402
 from transfer_core.features import autocast_dtype, extract_features, extract_group, preprocess  # noqa: E402
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing  # noqa: E402
+
+LOADER = extraction_defaults("cuda")[1]  # the "loader process" column: the local executor's loader on a GPU
 
 
 def generated_dataset(count: int, height: int = 240, width: int = 320, seed: int = 0) -> ImageDataset:
@@ -317,8 +319,7 @@ def compare_engines(model: LoadedModel, dataset: ImageDataset, batch_size: int, 
         first = extract_features(model, dataset, device=device, batch_size=batch_size, store=store)
         results["engine"], results["export"] = first.engine, first.seconds
         paths["extract"] = extraction(model, dataset, device, batch_size, 0, "auto", store)
-        paths["extract, loader process"] = extraction(model, dataset, device, batch_size, EXTRACTION_WORKERS, "auto",
-                                                      store)
+        paths["extract, loader process"] = extraction(model, dataset, device, batch_size, LOADER, "auto", store)
         if twin is not None:
             extract_features(twin, dataset, device=device, batch_size=batch_size, store=store)  # its graph, once
             paths["pair"] = group_extraction([model, twin], dataset, device, batch_size, store)
@@ -328,12 +329,11 @@ def compare_engines(model: LoadedModel, dataset: ImageDataset, batch_size: int, 
 
 def group_extraction(group: list[LoadedModel], dataset: ImageDataset, device: torch.device, batch_size: int,
                      store: FeatureStore):
-    """One ``extract_group`` request of models sharing a preprocessing (the local executor's shared stream, decoded
-    in its loader processes) that misses the feature store but finds the exported graphs, as a call."""
+    """One ``extract_group`` request of models sharing a preprocessing (the local executor's shared stream, with the
+    device's loader processes) that misses the feature store but finds the exported graphs, as a call."""
     def run() -> None:
         forget_features(store)
-        outcomes = extract_group(group, dataset, device=device, batch_size=batch_size,
-                                 num_workers=EXTRACTION_WORKERS, store=store)
+        outcomes = extract_group(group, dataset, device=device, batch_size=batch_size, store=store)
         assert all(not isinstance(outcome, Exception) and not outcome.cache_hit for outcome in outcomes)
 
     return run
@@ -353,11 +353,13 @@ def zoo_report(rows: dict[str, dict], setup: dict) -> str:
         "beforehand; torch = eager float32 in torch's default contiguous memory format (the extraction path before "
         "ONNX Runtime), channels-last = torch's extraction path now (the fallback); ratio = ONNX Runtime / torch",
         "* `extract_features` = the default engine end to end (decode + preprocess + the forward pass, one session "
-        "created per call from the cached graph), decoding in the calling thread (num_workers=0) or in "
-        f"{EXTRACTION_WORKERS} loader process (the local executor's setting); share = its images/s / ONNX Runtime's "
-        "bare forward images/s; decode + preprocess = that work alone, serial, and its part of the end-to-end time",
+        "created per call from the cached graph), decoding in the calling thread (num_workers=0, the local executor's "
+        f"setting on a CPU) or in {LOADER} loader process (its setting on a GPU); share = its images/s / ONNX "
+        "Runtime's bare forward images/s; decode + preprocess = that work alone, serial, and its part of the "
+        "end-to-end time",
         "* decode once = the local executor's shared stream for the model and its random-init twin (one "
-        "preprocessing: each image decoded and preprocessed once for both, in the loader process), images/s per model "
+        "preprocessing: each image decoded and preprocessed once for both, with "
+        f"{extraction_defaults('cpu')[1]} loader processes), images/s per model "
         "(2 × images / wall); share = the two bare forward passes' time / the pair's wall time",
         "* wall-clock images/s; images per CPU-second (all threads) in brackets, steadier on a shared machine",
         "",
@@ -401,7 +403,8 @@ def main() -> None:
     parser.add_argument("--model", help="a registered model ID instead of --arch")
     parser.add_argument("--dataset", help="a registered dataset ID instead of generated images")
     parser.add_argument("--images", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=extraction_defaults("cpu")[0],
+                        help="images per batch (default: the extraction's on a CPU)")
     parser.add_argument("--workers", default="0,2", help="comma-separated DataLoader num_workers values to time")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")

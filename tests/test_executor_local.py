@@ -1,8 +1,9 @@
 """The local executor decodes once: models sharing a preprocessing share one decoded, preprocessed batch stream
-(``features.extract_group``), a loader process decodes while the engines compute, and one model's failure leaves the
-others of its stream complete."""
+(``features.extract_group``), decoded in this process on a CPU (a loader process on a GPU, where the CPU is free), and
+one model's failure leaves the others of its stream complete."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 from tests.test_features import IMAGES, SMALL, make_dataset, make_model, manual_forward
 from tests.test_features_rows import counted
 from transfer_core.cache.store import FeatureStore
+from transfer_core.config import extraction_defaults
 from transfer_core.data import load_dataset
 from transfer_core.executors import make_executor
 from transfer_core.executors.local import LocalExecutor
@@ -47,6 +49,28 @@ def test_decoding_in_a_loader_process_gives_the_same_features():
     in_process = extract_features(model, make_dataset(), device="cpu", batch_size=2, engine="torch")
     workers = extract_features(model, make_dataset(), device="cpu", batch_size=2, num_workers=1, engine="torch")
     np.testing.assert_array_equal(workers.features, in_process.features)
+
+
+def test_on_a_cpu_the_stream_decodes_in_this_process_in_the_cpus_batches():
+    batch, workers = extraction_defaults("cpu")
+    digits = load_dataset("demo:digits", limit=40, seed=0)
+    pids, done = set(), []
+
+    def load(index):
+        pids.add(os.getpid())
+        return digits.load(index)
+
+    extract_group([load_model(PAIR[0])], dataclasses.replace(digits, load=load), device="cpu",
+                  progress=lambda count, total, eta: done.append(count))
+    assert workers == 0 and pids == {os.getpid()}  # no loader process beside the engine's threads
+    assert done == [0, *range(batch, digits.size, batch), digits.size]
+
+
+@pytest.mark.parametrize("option", [{"batch_size": 0}, {"batch_size": True}, {"num_workers": -1},
+                                    {"num_workers": 1.5}])
+def test_bad_batch_sizes_and_loader_counts_are_refused(option):
+    with pytest.raises(ValueError, match=next(iter(option))):
+        extract_group([make_model()], make_dataset(), device="cpu", engine="torch", **option)
 
 
 def test_a_model_failing_mid_stream_leaves_the_others_complete():

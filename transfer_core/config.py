@@ -25,9 +25,23 @@ INTERVAL_SEED = 0
 ANYTIME_FRACTIONS = (0.15, 0.35, 0.65, 1.0)
 ANYTIME_MIN_IMAGES = 40  # a slice of fewer images is skipped (a ranking on fewer says little): small sets rank once
 
-# The local executor's extraction: loader processes that decode and preprocess the images while the engines compute
-# (one: on 2 cores a second would take the engine's other core; bench/extraction.py measures it)
-EXTRACTION_WORKERS = 1
+# Extraction on each kind of device: images per batch, and loader processes that decode and preprocess the images
+# while the engine computes. Measured on a 2-core AMD EPYC (docs/bench-extraction.md, "Batch size and loader process
+# on a CPU"): batches of 16 extracted the 14 default models 24 % faster than batches of 64 under ONNX Runtime (torch
+# eager ran up to 2x faster per model: the activations stay in the caches), and a loader process took a core from the
+# engine's threads (18 % slower). On an accelerator the CPU decodes while the device computes.
+EXTRACTION_BATCH_SIZE = {"cpu": 16, "accelerator": 64}
+EXTRACTION_WORKERS = {"cpu": 0, "accelerator": 1}
+
+
+def extraction_defaults(device_type: str) -> tuple[int, int]:
+    """``(batch size, loader processes)`` of an extraction on a device of ``device_type`` ("cpu", "cuda", ...).
+
+    >>> extraction_defaults("cpu"), extraction_defaults("cuda")
+    ((16, 0), (64, 1))
+    """
+    kind = "cpu" if device_type == "cpu" else "accelerator"
+    return EXTRACTION_BATCH_SIZE[kind], EXTRACTION_WORKERS[kind]
 
 
 def interval_metrics(chosen: Sequence[str], mode: str) -> list[str]:

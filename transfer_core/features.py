@@ -25,6 +25,7 @@ from torchvision.transforms.v2 import functional as F
 
 from transfer_core.cache.rows import read_rows, rows_key, write_rows
 from transfer_core.cache.store import FeatureStore
+from transfer_core.config import extraction_defaults
 from transfer_core.data.base import ImageDataset, dataset_part
 from transfer_core.engines import check_engine, resolve_engine
 from transfer_core.errors import TransferScoutError
@@ -140,7 +141,7 @@ def cached_extraction(model_id: str, dataset: ImageDataset, store: FeatureStore,
 
 
 def extract_by_id(model_id: str, dataset: ImageDataset, *, store: FeatureStore, layer: str | None = None,
-                  device: str | torch.device = "auto", batch_size: int = 64, num_workers: int = 0,
+                  device: str | torch.device = "auto", batch_size: int | None = None, num_workers: int | None = None,
                   progress: Progress | None = None, engine: str = "auto",
                   models: LoadedModels | None = None) -> tuple[ExtractionResult, ModelManifest]:
     """:func:`extract_features` of a model ID, and the model's manifest (fingerprint, card, ...), without loading the
@@ -164,7 +165,7 @@ def load_by_id(model_id: str, layer: str | None, store: FeatureStore, models: Lo
 
 
 def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str | torch.device = "auto",
-                     batch_size: int = 64, num_workers: int = 0, progress: Progress | None = None,
+                     batch_size: int | None = None, num_workers: int | None = None, progress: Progress | None = None,
                      store: FeatureStore | None = None, engine: str = "auto",
                      models: LoadedModels | None = None) -> ExtractionResult:
     """Features (and source-class probabilities) of every image of ``dataset`` under ``model``: the
@@ -177,12 +178,13 @@ def extract_features(model: LoadedModel, dataset: ImageDataset, *, device: str |
 
 
 def extract_group(group: list[LoadedModel], dataset: ImageDataset, *, device: str | torch.device = "auto",
-                  batch_size: int = 64, num_workers: int = 0, progress: Progress | None = None,
+                  batch_size: int | None = None, num_workers: int | None = None, progress: Progress | None = None,
                   store: FeatureStore | None = None, engine: str = "auto",
                   models: LoadedModels | None = None) -> list[ExtractionResult | Exception]:
     """The extraction of each model of ``group`` (models with one :class:`~transfer_core.models.base.Preprocessing`)
     on ``dataset``, or the error that stopped it: each image is decoded and preprocessed once for all of them
-    (``num_workers`` loader processes decode while the engines compute), and every model embeds the batch.
+    (``num_workers`` loader processes decode while the engines compute), and every model embeds the batch. The
+    batch size and loader processes default to the device's (:func:`~transfer_core.config.extraction_defaults`).
 
     With a ``store``, images whose rows a model already computed (in any dataset, :mod:`transfer_core.cache.rows`)
     are read, only the others are extracted, and the new rows are kept; ``models`` keeps the engines opened
@@ -193,8 +195,9 @@ def extract_group(group: list[LoadedModel], dataset: ImageDataset, *, device: st
     compute plus its share of the stream's decoding.
     """
     check_engine(engine)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    for name, value, least in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            raise ValueError(f"{name} must be an integer of at least {least}, got {value!r}")
     if dataset.size < 1:
         raise ValueError(f"dataset {dataset.dataset_id!r} has no images to extract features from")
     if len({model.preprocessing for model in group}) > 1:
@@ -213,6 +216,9 @@ def extract_group(group: list[LoadedModel], dataset: ImageDataset, *, device: st
             pending.append((position, model, stored))
     if pending:
         asked, resolved = resolve_engine(engine, device)
+        default_batch, default_workers = extraction_defaults(resolved.type)
+        batch_size = default_batch if batch_size is None else batch_size
+        num_workers = default_workers if num_workers is None else num_workers
         _checked(group[0].preprocessing)  # a bad configuration fails here, not as an error blamed on the first image
         wanted = [np.ones(dataset.size, bool) if stored is None else ~stored.found for _, _, stored in pending]
         union = np.flatnonzero(np.logical_or.reduce(wanted))

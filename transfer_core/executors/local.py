@@ -1,8 +1,8 @@
 """The local executor: every unit of work in this process (the default; Ray is not imported).
 
 Extraction decodes once: models that share a :class:`~transfer_core.models.base.Preprocessing` share one decoded,
-preprocessed batch stream (:func:`~transfer_core.features.extract_group`), decoded in
-:data:`~transfer_core.config.EXTRACTION_WORKERS` loader processes while the engines compute. A model's preprocessing
+preprocessed batch stream (:func:`~transfer_core.features.extract_group`), with the device's batch size and loader
+processes (:func:`~transfer_core.config.extraction_defaults`: none on a CPU). A model's preprocessing
 is known before it is loaded when the store has its manifest or the zoo declares it, so only the models of one group
 are loaded at a time.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from transfer_core.config import EXTRACTION_WORKERS
 from transfer_core.executors import Extracted, ExtractProgress
 
 
@@ -59,8 +58,8 @@ class LocalExecutor:
             yield from failed
             if not group:
                 continue
-            outcomes = extract_group(group, dataset, device=device, num_workers=EXTRACTION_WORKERS, store=store,
-                                     engine=engine, models=models, progress=reporter(head))
+            outcomes = extract_group(group, dataset, device=device, store=store, engine=engine, models=models,
+                                     progress=reporter(head))
             for model, outcome in zip(group, outcomes):
                 if isinstance(outcome, Exception):
                     yield Extracted(model.model_id, None, None, outcome)
