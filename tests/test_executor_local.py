@@ -66,6 +66,14 @@ def test_on_a_cpu_the_stream_decodes_in_this_process_in_the_cpus_batches():
     assert done == [0, *range(batch, digits.size, batch), digits.size]
 
 
+def test_the_executor_takes_a_batch_size_of_its_own(tmp_path):
+    digits = load_dataset("demo:digits", limit=40, seed=0)
+    done = []
+    items = list(LocalExecutor(batch_size=15).extract([PAIR[0]], digits, store=FeatureStore(tmp_path), device="cpu",
+                                                      progress=lambda index, count, total, eta: done.append(count)))
+    assert done == [0, 15, 30, 40] and items[0].error is None
+
+
 @pytest.mark.parametrize("option", [{"batch_size": 0}, {"batch_size": True}, {"num_workers": -1},
                                     {"num_workers": 1.5}])
 def test_bad_batch_sizes_and_loader_counts_are_refused(option):

@@ -26,10 +26,10 @@ ANYTIME_FRACTIONS = (0.15, 0.35, 0.65, 1.0)
 ANYTIME_MIN_IMAGES = 40  # a slice of fewer images is skipped (a ranking on fewer says little): small sets rank once
 
 # Extraction on each kind of device: images per batch, and loader processes that decode and preprocess the images
-# while the engine computes. Measured on a 2-core AMD EPYC (docs/bench-extraction.md, "Batch size and loader process
-# on a CPU"): batches of 16 extracted the 14 default models 24 % faster than batches of 64 under ONNX Runtime (torch
-# eager ran up to 2x faster per model: the activations stay in the caches), and a loader process took a core from the
-# engine's threads (18 % slower). On an accelerator the CPU decodes while the device computes.
+# while the engine computes. Measured on a 2-core AMD EPYC (bench/extraction_settings.py, docs/bench-extraction-settings
+# .md): the 14 default models took 0.73 of the time in batches of 16 that they took in batches of 64 (the activations
+# stay in the caches; 8 was within 4 % of 16), and a loader process beside the engine's two threads made it 5 % slower.
+# On an accelerator the CPU is free to decode while the device computes.
 EXTRACTION_BATCH_SIZE = {"cpu": 16, "accelerator": 64}
 EXTRACTION_WORKERS = {"cpu": 0, "accelerator": 1}
 

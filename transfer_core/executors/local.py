@@ -15,7 +15,11 @@ from transfer_core.executors import Extracted, ExtractProgress
 
 
 class LocalExecutor:
-    """Runs extraction and mapped units in this process, one after another."""
+    """Runs extraction and mapped units in this process, one after another; ``batch_size`` and ``num_workers`` (loader
+    processes) override the device's extraction defaults."""
+
+    def __init__(self, *, batch_size: int | None = None, num_workers: int | None = None):
+        self.batch_size, self.num_workers = batch_size, num_workers
 
     def __enter__(self) -> "LocalExecutor":
         return self
@@ -58,7 +62,8 @@ class LocalExecutor:
             yield from failed
             if not group:
                 continue
-            outcomes = extract_group(group, dataset, device=device, store=store, engine=engine, models=models,
+            outcomes = extract_group(group, dataset, device=device, batch_size=self.batch_size,
+                                     num_workers=self.num_workers, store=store, engine=engine, models=models,
                                      progress=reporter(head))
             for model, outcome in zip(group, outcomes):
                 if isinstance(outcome, Exception):
