@@ -89,7 +89,7 @@ def test_an_unreachable_address_is_one_line_and_exit_2(tmp_path, how):
 
 def test_ctrl_c_cancels_the_remote_tasks_and_writes_nothing(ray_cluster, tmp_path):
     """On images no other test extracts (so the workers' store holds none of their rows and the task is long),
-    SIGINT once the task has reported its first images, while most of them are still to do."""
+    SIGINT once the task has reported its first images, while three quarters of them are still to do."""
     from transfer_core.cache.store import FeatureStore
 
     for k in range(IMAGES):
@@ -99,7 +99,7 @@ def test_ctrl_c_cancels_the_remote_tasks_and_writes_nothing(ray_cluster, tmp_pat
                   ray_cluster.address, env={"TRANSFER_SCOUT_CACHE": str(tmp_path / "store")})
     stderr = _Reader(process.stderr)
     deadline = time.monotonic() + 180
-    while not (extracting_workers(ray_cluster) and 0 < stderr.images_done() < IMAGES // 2):
+    while not (extracting_workers(ray_cluster) and 0 < stderr.images_done() < IMAGES // 4):
         assert process.poll() is None and time.monotonic() < deadline, f"no progress reported: {stderr.text()[-2000:]}"
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
@@ -113,7 +113,7 @@ def test_ctrl_c_cancels_the_remote_tasks_and_writes_nothing(ray_cluster, tmp_pat
     assert FeatureStore(tmp_path / "store").usage().entries == 0 and not (tmp_path / "out" / "ranking.json").exists()
 
 
-IMAGES = 800
+IMAGES = 4000  # a warm worker extracts these 64 x 64 photos at ~300 a second: seconds left after the signal
 CTRL_C_SEED = 70_000  # no other test writes images from these seeds
 
 
