@@ -63,9 +63,17 @@ def extracting_workers(cluster: Cluster | None = None) -> list[int]:
     return found
 
 
-def cli(*args: str, env: dict | None = None, **popen) -> subprocess.Popen:
-    """``python -m transfer_core ARGS`` in a process of its own."""
-    return subprocess.Popen([sys.executable, "-m", "transfer_core", *args], cwd=REPO, text=True,
+# python -m transfer_core with Python's Ctrl-C handler installed: a child inherits an *ignored* SIGINT (as the suite's
+# process may have it after other tests), and Python then installs no KeyboardInterrupt handler of its own
+INTERRUPTIBLE = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                 "runpy.run_module('transfer_core', run_name='__main__', alter_sys=True)")
+
+
+def cli(*args: str, env: dict | None = None, interruptible: bool = False, **popen) -> subprocess.Popen:
+    """``python -m transfer_core ARGS`` in a process of its own; ``interruptible``: SIGINT raises KeyboardInterrupt in
+    it, as Ctrl-C in a terminal does, whatever this process does with SIGINT."""
+    start = ["-c", INTERRUPTIBLE] if interruptible else ["-m", "transfer_core"]
+    return subprocess.Popen([sys.executable, *start, *args], cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, **popen)
 

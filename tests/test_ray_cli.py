@@ -96,7 +96,7 @@ def test_ctrl_c_cancels_the_remote_tasks_and_writes_nothing(ray_cluster, tmp_pat
         write_image(tmp_path / "photos" / f"class-{k % 2}" / f"{k:04d}.png", seed=CTRL_C_SEED + k, size=(64, 64))
     process = cli("rank", "--dataset", str(tmp_path / "photos"), "--models", "zoo:mobilenetv2-dogbreeds",
                   "--engine", "torch", "--out", str(tmp_path / "out"), "--executor", "ray", "--ray-address",
-                  ray_cluster.address, env={"TRANSFER_SCOUT_CACHE": str(tmp_path / "store")})
+                  ray_cluster.address, env={"TRANSFER_SCOUT_CACHE": str(tmp_path / "store")}, interruptible=True)
     stderr = _Reader(process.stderr)
     deadline = time.monotonic() + 180
     while not (extracting_workers(ray_cluster) and 0 < stderr.images_done() < IMAGES // 4):
