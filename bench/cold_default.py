@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "assets" / "bench" / "cold-default.json")
     args = parser.parse_args()
     runs = args.runs.split(",")
-    if not runs or set(runs) - set(RUNS):
+    if set(runs) - set(RUNS):
         parser.error(f"--runs takes names of {', '.join(RUNS)}, got {args.runs!r}")
 
     from bench.machine import machine_line

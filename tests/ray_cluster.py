@@ -63,8 +63,9 @@ def extracting_workers(cluster: Cluster | None = None) -> list[int]:
     return found
 
 
-# python -m transfer_core with Python's Ctrl-C handler installed: a child inherits an *ignored* SIGINT (as the suite's
-# process may have it after other tests), and Python then installs no KeyboardInterrupt handler of its own
+# python -m transfer_core with Python's Ctrl-C handler installed: a child inherits an *ignored* SIGINT (the suite's
+# process has one when it was started as a background job of a non-interactive shell), and Python then installs no
+# KeyboardInterrupt handler of its own
 INTERRUPTIBLE = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
                  "runpy.run_module('transfer_core', run_name='__main__', alter_sys=True)")
 
