@@ -97,6 +97,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--trainable", default=defaults.trainable, choices=("all", "last_blocks", "head"))
     parser.add_argument("--last-blocks", type=int, default=defaults.last_blocks)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--min-steps", type=int, default=defaults.min_steps,
+                        help="optimiser steps at least (more epochs on a small training split)")
+    parser.add_argument("--head-lr-scale", type=float, default=defaults.head_lr_scale,
+                        help="the new head's learning rate over the grid's")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lrs", default=",".join(f"{v:g}" for v in defaults.learning_rates))
     parser.add_argument("--wds", default=",".join(f"{v:g}" for v in defaults.weight_decays))
@@ -109,8 +113,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def protocol_from(args: argparse.Namespace) -> FineTuneProtocol:
     return FineTuneProtocol(trainable=args.trainable, last_blocks=args.last_blocks, epochs=args.epochs,
-                            batch_size=args.batch_size, learning_rates=_floats(args.lrs),
-                            weight_decays=_floats(args.wds), max_train_images=args.max_train, seed=args.seed)
+                            min_steps=args.min_steps, head_lr_scale=args.head_lr_scale, batch_size=args.batch_size,
+                            learning_rates=_floats(args.lrs), weight_decays=_floats(args.wds),
+                            max_train_images=args.max_train, seed=args.seed)
 
 
 def study_dataset(dataset_id: str, args: argparse.Namespace, store: FeatureStore, finetune: bool) -> dict:

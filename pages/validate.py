@@ -35,17 +35,23 @@ def protocol_inputs():
     st.warning("Fine-tuning trains every ranked model: minutes per model on a CPU for the small ones, hours for the "
                "whole zoo. A GPU is used when there is one. Results are cached per model, dataset and protocol, so an "
                "interrupted run resumes.", icon=":material/hourglass_top:")
-    left, middle, right = st.columns(3)
+    left, middle, steps_column, right = st.columns(4)
     trainable = left.selectbox("Train", list(TRAINABLE), format_func=TRAINABLE.get, key="validate_trainable")
     epochs = middle.number_input("Epochs", 1, 100, defaults.epochs, key="validate_epochs")
+    min_steps = steps_column.number_input("Optimiser steps at least", 0, 100_000, defaults.min_steps,
+                                          key="validate_min_steps",
+                                          help="A small training set has few batches per epoch: more epochs are run "
+                                               "until the run makes this many steps.")
     max_train = right.number_input("Training images at most", 20, 100_000, defaults.max_train_images,
                                    key="validate_max_train")
     rates = st.multiselect("Learning rates to try (the best on a held-out split is kept)", LEARNING_RATES,
                            default=list(defaults.learning_rates), key="validate_lrs")
-    st.caption("Every model gets the same recipe: a new head on its features centred and scaled to one size, a short "
-               "warm-up, clipped gradients. A run whose loss blows up or that ends predicting one class for every "
-               "held-out image is marked collapsed, and the next learning rate is tried.")
-    return dict(trainable=trainable, epochs=int(epochs), max_train_images=int(max_train), learning_rates=tuple(rates))
+    st.caption("Every model gets the same recipe: a new head on its features centred and scaled to one size, trained "
+               "faster than the network's blocks, a short warm-up, clipped gradients. A run whose loss blows up or "
+               "that ends predicting one class for every held-out image is marked collapsed, and the next learning "
+               "rate is tried.")
+    return dict(trainable=trainable, epochs=int(epochs), min_steps=int(min_steps), max_train_images=int(max_train),
+                learning_rates=tuple(rates))
 
 
 def groundtruth_choice():

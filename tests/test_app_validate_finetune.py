@@ -19,6 +19,7 @@ def finetuned_app(tiny_defaults):  # noqa: F811
     app.radio(key="validate_kind").set_value("finetune").run()
     app.selectbox(key="validate_trainable").set_value("head")
     app.number_input(key="validate_epochs").set_value(3)
+    app.number_input(key="validate_min_steps").set_value(0)
     app.multiselect(key="validate_lrs").set_value([1e-2, 1e-3])
     assert app.checkbox(key="validate_include_collapsed").value is False  # collapsed runs stay out of τ by default
     app.slider(key="validate_stability").set_value(0)

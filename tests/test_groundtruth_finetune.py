@@ -27,8 +27,8 @@ from transfer_core.models.fingerprint import model_fingerprint
 
 PREPROCESSING = Preprocessing(input_size=(12, 12), resize=12, mean=(0.5,) * 3, std=(0.5,) * 3)
 # 40 images: 10 test, 10 validation, 20 train → 3 steps per epoch (8 + 8 + 4), 3 epochs, 2 grid points = 18 steps
-PROTOCOL = FineTuneProtocol(trainable="all", epochs=3, batch_size=8, learning_rates=(0.1, 0.02),
-                            weight_decays=(1e-4,), val_fraction=0.25, test_fraction=0.25)
+PROTOCOL = FineTuneProtocol(trainable="all", epochs=3, min_steps=0, head_lr_scale=1.0, batch_size=8,
+                            learning_rates=(0.1, 0.02), weight_decays=(1e-4,), val_fraction=0.25, test_fraction=0.25)
 TOTAL_STEPS = 18
 STEPS_PER_POINT = 9
 

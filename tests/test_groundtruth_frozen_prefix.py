@@ -12,7 +12,7 @@ from transfer_core.groundtruth import finetune as finetune_module
 from transfer_core.groundtruth.frozen_prefix import frontier_of, split_frozen_prefix
 from transfer_core.models.base import LoadedModel
 
-LAST_BLOCK = FineTuneProtocol(trainable="last_blocks", last_blocks=1, epochs=2, batch_size=8,
+LAST_BLOCK = FineTuneProtocol(trainable="last_blocks", last_blocks=1, epochs=2, min_steps=0, batch_size=8,
                               learning_rates=(0.1, 0.02), val_fraction=0.25, test_fraction=0.25)
 CPU = torch.device("cpu")
 

@@ -83,7 +83,7 @@ def ranking(tmp_path_factory):
 
 @pytest.mark.parametrize("groundtruth, protocol", [
     ("probe", None),
-    ("finetune", FineTuneProtocol(trainable="head", epochs=1, learning_rates=(0.01, 0.001))),
+    ("finetune", FineTuneProtocol(trainable="head", epochs=1, min_steps=0, learning_rates=(0.01, 0.001))),
 ])
 def test_models_mapped_in_reverse_give_the_local_groundtruth(ranking, groundtruth, protocol):
     ranking, broken = ranking

@@ -16,8 +16,8 @@ from transfer_core.groundtruth.head import INPUT_NORM, new_head
 from transfer_core.models.base import LoadedModel
 from transfer_core.models.fingerprint import model_fingerprint
 
-SMALL = FineTuneProtocol(trainable="last_blocks", last_blocks=1, epochs=3, batch_size=8, learning_rates=(0.1, 0.01),
-                         val_fraction=0.25, test_fraction=0.25)
+SMALL = FineTuneProtocol(trainable="last_blocks", last_blocks=1, epochs=3, min_steps=0, batch_size=8,
+                         learning_rates=(0.1, 0.01), val_fraction=0.25, test_fraction=0.25)
 
 
 class Scaled(nn.Module):
@@ -95,14 +95,48 @@ def test_the_cache_key_follows_the_settings_and_not_the_prose(monkeypatch):
     monkeypatch.setitem(protocol_module.DESCRIPTION, "a new note", "more words")
     assert SMALL.to_dict()["optimizer"].startswith("reworded") and run_key(model, dataset, SMALL) == key
     for change in ({"max_grad_norm": 1.0}, {"warmup_fraction": 0.0}, {"standardise_features": False},
-                   {"learning_rates": (0.1,)}):
+                   {"learning_rates": (0.1,)}, {"min_steps": 50}, {"head_lr_scale": 3.0}):
         assert run_key(model, dataset, dataclasses.replace(SMALL, **change)) != key
 
 
 @pytest.mark.parametrize("changes, message", [
     ({"warmup_fraction": 1.0}, "warmup_fraction"), ({"max_grad_norm": 0.0}, "max_grad_norm"),
     ({"max_grad_norm": float("inf")}, "max_grad_norm"), ({"standardise_features": "yes"}, "standardise_features"),
+    ({"min_steps": -1}, "min_steps"), ({"min_steps": 2.5}, "min_steps"), ({"head_lr_scale": 0.0}, "head_lr_scale"),
+    ({"head_lr_scale": float("nan")}, "head_lr_scale"), ({"head_lr_scale": True}, "head_lr_scale"),
+    ({"head_lr_scale": 1e6}, "head_lr_scale"),
 ])
 def test_bad_new_settings_get_a_clear_error(changes, message):
     with pytest.raises(Exception, match=message):
         FineTuneProtocol(**changes)
+
+
+def test_a_small_training_split_trains_for_at_least_min_steps(tmp_path):
+    """20 training images in batches of 8 make 3 steps an epoch (8, 8, 4): 3 epochs are 9 steps, min_steps=20
+    makes 7 epochs (21 steps), and the progress total counts them."""
+    reports = []
+    protocol = dataclasses.replace(SMALL, learning_rates=(0.1,), min_steps=20)
+    result = fine_tune(tiny_cnn(), brightness_dataset(), protocol=protocol, device="cpu", cache_dir=tmp_path,
+                       progress=lambda done, total, eta, message: reports.append((done, total)))
+    assert result.protocol["split_sizes"]["train"] == 20 and result.protocol["steps_per_epoch"] == 3
+    assert result.protocol["epochs_run"] == 7 and len(result.grid[0]["epoch_losses"]) == 7
+    assert reports[-1] == (21, 21)
+    few = fine_tune(tiny_cnn(), brightness_dataset(), protocol=dataclasses.replace(protocol, min_steps=5),
+                    device="cpu", cache_dir=tmp_path)
+    assert few.protocol["epochs_run"] == 3  # the epochs already make more steps than min_steps
+
+
+def test_the_heads_learning_rate_is_scaled_by_head_lr_scale(tmp_path):
+    """Training only the head, lr 0.01 with the head's rate × 10 is lr 0.1 (the same schedule, weight decay and
+    clipping); with blocks trained too it is not (they keep 0.01)."""
+    head_only = dataclasses.replace(SMALL, trainable="head", learning_rates=(0.01,), head_lr_scale=10.0)
+    scaled = fine_tune(tiny_cnn(), brightness_dataset(), protocol=head_only, device="cpu", cache_dir=tmp_path)
+    plain = fine_tune(tiny_cnn(), brightness_dataset(), device="cpu", cache_dir=tmp_path,
+                      protocol=dataclasses.replace(head_only, learning_rates=(0.1,), head_lr_scale=1.0))
+    assert scaled.grid[0]["epoch_losses"] == pytest.approx(plain.grid[0]["epoch_losses"], rel=1e-4, abs=1e-6)
+    assert scaled.grid[0]["val"] == plain.grid[0]["val"]
+    with_blocks = dataclasses.replace(head_only, trainable="last_blocks")
+    blocks = fine_tune(tiny_cnn(), brightness_dataset(), protocol=with_blocks, device="cpu", cache_dir=tmp_path)
+    blocks_fast = fine_tune(tiny_cnn(), brightness_dataset(), device="cpu", cache_dir=tmp_path,
+                            protocol=dataclasses.replace(with_blocks, learning_rates=(0.1,), head_lr_scale=1.0))
+    assert blocks.grid[0]["epoch_losses"] != pytest.approx(blocks_fast.grid[0]["epoch_losses"], rel=1e-3)

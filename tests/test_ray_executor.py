@@ -137,7 +137,7 @@ def ranking(tmp_path_factory):
 
 
 def test_finetuning_groundtruth_on_ray_equals_the_local_one(ray_executor, ranking, tmp_path, monkeypatch):
-    protocol = FineTuneProtocol(trainable="head", epochs=1, learning_rates=(0.01, 0.001))
+    protocol = FineTuneProtocol(trainable="head", epochs=1, min_steps=0, learning_rates=(0.01, 0.001))
     mapped = []
 
     def map_points(fn, items):

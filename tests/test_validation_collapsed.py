@@ -12,7 +12,7 @@ from transfer_core.groundtruth import FineTuneProtocol
 from transfer_core.groundtruth.comparison import COLLAPSED, OK, RECIPE_FAILED, side_by_side
 
 MODELS = ["zoo:cnn-mnist", "zoo:cnn-mnist-random", "zoo:mobilenetv2-dogbreeds"]
-PROTOCOL = FineTuneProtocol(trainable="head", epochs=2, learning_rates=(0.01,))
+PROTOCOL = FineTuneProtocol(trainable="head", epochs=2, min_steps=0, learning_rates=(0.01,))
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ The protocol of LogME (You et al. ICML'21) and SFDA (Shao et al. ECCV'22), scale
 :class:`~transfer_core.groundtruth.protocol.FineTuneProtocol`): a seeded stratified train / validation / test split;
 for every (learning rate, weight decay) pair, fresh pretrained weights, a new zero-initialised linear head on
 centred, scaled features (:mod:`~transfer_core.groundtruth.head`), SGD with momentum, gradient clipping and a
-per-step warm-up + cosine schedule for a few epochs; among the pairs that did not collapse
+per-step warm-up + cosine schedule for a few epochs (at least a set number of steps), the head at a multiple of the
+learning rate; among the pairs that did not collapse
 (:mod:`~transfer_core.groundtruth.collapse`) the one with the best validation score is chosen and its test score is
 reported; when every pair collapsed, the result says so instead of giving an accuracy. Inputs are the model's own
 preprocessing (no augmentation). On CUDA the forward pass runs under autocast.
@@ -50,7 +51,7 @@ from transfer_core.groundtruth.splits import split_indices
 from transfer_core.groundtruth.targets import class_indices, target_matrix, task_of
 from transfer_core.models.base import LoadedModel
 
-FINETUNE_VERSION = 2  # bump when a change here alters the result of a given model, dataset and protocol
+FINETUNE_VERSION = 3  # bump when a change here alters the result of a given model, dataset and protocol
 MIN_PER_CLASS = 3  # one image each for train, validation and test
 
 
@@ -175,7 +176,8 @@ class _Run:
         train_size = len(self.splits["train"])
         self.drop_last = train_size % protocol.batch_size == 1  # a lone image would break BatchNorm in training
         self.steps_per_epoch = train_size // protocol.batch_size + (train_size % protocol.batch_size > 1)
-        self.tracker = StepTracker(self.steps_per_epoch * protocol.epochs * len(protocol.grid()), progress)
+        self.epochs = max(protocol.epochs, math.ceil(protocol.min_steps / self.steps_per_epoch))
+        self.tracker = StepTracker(self.steps_per_epoch * self.epochs * len(protocol.grid()), progress)
         self.examples = _Examples(PreprocessedImages(dataset, model.preprocessing), self.targets)
         self.trunk = model.extractor  # what trains (with the head): the extractor, or its part after a frozen prefix
         self.frozen_prefix = False
@@ -220,7 +222,7 @@ class _Run:
         index, (lr, wd) = item
         point = store.point(index)
         if point is not None:
-            self.tracker.skip(self.steps_per_epoch * self.protocol.epochs)
+            self.tracker.skip(self.steps_per_epoch * self.epochs)
             return point
         with torch.random.fork_rng(devices=self._devices):
             point = self._train_point(store, index, lr, wd)
@@ -235,6 +237,7 @@ class _Run:
         best = max(usable or evaluated, key=lambda point: point["val"][self.measure], default=None)
         collapsed = None if usable else all_collapsed(points)
         protocol = {**self.protocol.to_dict(), "version": FINETUNE_VERSION,
+                    "epochs_run": self.epochs, "steps_per_epoch": self.steps_per_epoch,
                     "trained_blocks": self.block_names, "frozen_prefix_computed_once": self.frozen_prefix,
                     "head_shape": [self.model.card.feature_dim, self.outputs],
                     "split_sizes": {name: len(part) for name, part in self.splits.items()},
@@ -298,7 +301,7 @@ class _Run:
 
     def _schedule(self, optimizer) -> torch.optim.lr_scheduler.LambdaLR:
         """Per step: linear warm-up over the first ``warmup_fraction`` of the steps, then cosine annealing to 0."""
-        total = self.steps_per_epoch * self.protocol.epochs
+        total = self.steps_per_epoch * self.epochs
         warmup = round(self.protocol.warmup_fraction * total)
 
         def factor(step: int) -> float:
@@ -311,15 +314,18 @@ class _Run:
     def _train_point(self, store: RunStore, index: int, lr: float, wd: float) -> dict:
         network, trained = self._network()
         parameters = [parameter for parameter in network.parameters() if parameter.requires_grad]
-        optimizer = torch.optim.SGD(parameters, lr=lr, momentum=self.protocol.momentum, weight_decay=wd)
-        total_steps = self.steps_per_epoch * self.protocol.epochs
+        head = [parameter for parameter in network.head.parameters() if parameter.requires_grad]
+        body = [parameter for parameter in parameters if all(parameter is not own for own in head)]
+        groups = [{"params": head, "lr": lr * self.protocol.head_lr_scale}] + ([{"params": body}] if body else [])
+        optimizer = torch.optim.SGD(groups, lr=lr, momentum=self.protocol.momentum, weight_decay=wd)
+        total_steps = self.steps_per_epoch * self.epochs
         scheduler = self._schedule(optimizer)
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
         state = _restore(store.checkpoint(index), trained, optimizer, scheduler, scaler)
         point_start = self.tracker.done
         self.tracker.skip(state["epochs_done"] * self.steps_per_epoch)
         label = f"{self.model.model_id} lr={lr:g} wd={wd:g}"
-        for epoch in range(state["epochs_done"], self.protocol.epochs):
+        for epoch in range(state["epochs_done"], self.epochs):
             started = time.perf_counter()
             losses = self._train_epoch(network, trained, parameters, optimizer, scheduler, scaler, epoch, label)
             state = {"epochs_done": epoch + 1, "epoch_losses": state["epoch_losses"] + [float(np.mean(losses))],
@@ -376,7 +382,7 @@ class _Run:
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            self.tracker.step(f"{label}: epoch {epoch + 1}/{self.protocol.epochs}, batch {batch + 1}/"
+            self.tracker.step(f"{label}: epoch {epoch + 1}/{self.epochs}, batch {batch + 1}/"
                               f"{self.steps_per_epoch}, loss {losses[-1]:.3f}")
         return losses
 
