@@ -28,9 +28,10 @@ finetune): ``SLUG.KIND.csv`` (model,accuracy — the format ``validate --groundt
 
 Runtime on 2 CPU cores (forward passes measured at 2–11 images/s for the ImageNet-size models, VGGs slowest): cold
 feature extraction dominates the probe study (300 images × 20 models ≈ 20 min per dataset; cached afterwards).
-Fine-tuning with the default protocol (last 2 blocks + head, 10 epochs, lr ∈ {1e-2, 1e-3, 1e-4}) runs each network's
-frozen front once per image and then trains only the last blocks: on 150 images it took 1.5–11 min per model on a
-shared 2-core machine (load 6, VGG16s slowest; see the README's study section). Models whose fine-tuning collapsed
+Fine-tuning with the default protocol (last 2 blocks + head at 10× the rate, 10 epochs and at least 100 steps, lr ∈
+{1e-2, 1e-3, 1e-4}) runs each network's frozen front once per image and then trains only the last blocks: on 150
+images version 2 (30 steps) took 1.5–11 min per model on a shared 2-core machine (load 6, VGG16s slowest; see the
+README's study section), and version 3's 100 steps cost about 3× the training. Models whose fine-tuning collapsed
 at every grid point are reported, left out of the fine-tuning τ (``--include-collapsed`` counts them) and listed
 with fine-tune and probe side by side in ``SLUG.evaluation.json`` (``finetune_vs_probe``). On a GPU both
 take minutes. PED standardises with each model's features on the 120-image general sample
