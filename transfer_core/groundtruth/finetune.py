@@ -315,7 +315,7 @@ class _Run:
         network, trained = self._network()
         parameters = [parameter for parameter in network.parameters() if parameter.requires_grad]
         head = [parameter for parameter in network.head.parameters() if parameter.requires_grad]
-        body = [parameter for parameter in parameters if all(parameter is not own for own in head)]
+        body = [parameter for parameter in network.trunk.parameters() if parameter.requires_grad]
         groups = [{"params": head, "lr": lr * self.protocol.head_lr_scale}] + ([{"params": body}] if body else [])
         optimizer = torch.optim.SGD(groups, lr=lr, momentum=self.protocol.momentum, weight_decay=wd)
         total_steps = self.steps_per_epoch * self.epochs
