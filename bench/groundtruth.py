@@ -31,12 +31,12 @@ feature extraction dominates the probe study (300 images × 20 models ≈ 20 min
 Fine-tuning with the default protocol (last 2 blocks + head at 10× the rate, 10 epochs and at least 100 steps, lr ∈
 {1e-2, 1e-3, 1e-4}) runs each network's frozen front once per image and then trains only the last blocks: on 150
 images version 2 (30 steps) took 1.5–11 min per model on a shared 2-core machine (load 6, VGG16s slowest; see the
-README's study section), and version 3's 100 steps took 2.2–2.4× the time of 30 (HED, CRAFT). Models whose fine-tuning collapsed
-at every grid point are reported, left out of the fine-tuning τ (``--include-collapsed`` counts them) and listed
-with fine-tune and probe side by side in ``SLUG.evaluation.json`` (``finetune_vs_probe``). On a GPU both
-take minutes. PED standardises with each model's features on the 120-image general sample
-(:mod:`transfer_core.data.general`), extracted once per model and cached. The quick check below takes about a
-minute. Fine-tuning runs are cached and resumable: rerunning an interrupted study continues where it stopped.
+README's study section), and version 3's 100 steps took 2.2–2.4× the time of 30 (HED, CRAFT). Models whose
+fine-tuning collapsed at every grid point are reported, left out of the fine-tuning τ (``--include-collapsed``
+counts them) and listed with fine-tune and probe side by side in ``SLUG.evaluation.json``
+(``finetune_vs_probe``). On a GPU both take minutes. PED standardises with each model's features on the 120-image
+general sample (:mod:`transfer_core.data.general`), extracted once per model and cached. The quick check below takes
+about a minute. Fine-tuning runs are cached and resumable: rerunning an interrupted study continues where it stopped.
 """
 
 from __future__ import annotations
