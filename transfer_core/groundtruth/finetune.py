@@ -177,7 +177,8 @@ class _Run:
         self.drop_last = train_size % protocol.batch_size == 1  # a lone image would break BatchNorm in training
         self.steps_per_epoch = train_size // protocol.batch_size + (train_size % protocol.batch_size > 1)
         self.epochs = max(protocol.epochs, math.ceil(protocol.min_steps / self.steps_per_epoch))
-        self.tracker = StepTracker(self.steps_per_epoch * self.epochs * len(protocol.grid()), progress)
+        self.steps_per_point = self.steps_per_epoch * self.epochs
+        self.tracker = StepTracker(self.steps_per_point * len(protocol.grid()), progress)
         self.examples = _Examples(PreprocessedImages(dataset, model.preprocessing), self.targets)
         self.trunk = model.extractor  # what trains (with the head): the extractor, or its part after a frozen prefix
         self.frozen_prefix = False
@@ -222,7 +223,7 @@ class _Run:
         index, (lr, wd) = item
         point = store.point(index)
         if point is not None:
-            self.tracker.skip(self.steps_per_epoch * self.epochs)
+            self.tracker.skip(self.steps_per_point)
             return point
         with torch.random.fork_rng(devices=self._devices):
             point = self._train_point(store, index, lr, wd)
@@ -301,7 +302,7 @@ class _Run:
 
     def _schedule(self, optimizer) -> torch.optim.lr_scheduler.LambdaLR:
         """Per step: linear warm-up over the first ``warmup_fraction`` of the steps, then cosine annealing to 0."""
-        total = self.steps_per_epoch * self.epochs
+        total = self.steps_per_point
         warmup = round(self.protocol.warmup_fraction * total)
 
         def factor(step: int) -> float:
@@ -313,12 +314,12 @@ class _Run:
 
     def _train_point(self, store: RunStore, index: int, lr: float, wd: float) -> dict:
         network, trained = self._network()
-        parameters = [parameter for parameter in network.parameters() if parameter.requires_grad]
         head = [parameter for parameter in network.head.parameters() if parameter.requires_grad]
         body = [parameter for parameter in network.trunk.parameters() if parameter.requires_grad]
+        parameters = head + body
         groups = [{"params": head, "lr": lr * self.protocol.head_lr_scale}] + ([{"params": body}] if body else [])
         optimizer = torch.optim.SGD(groups, lr=lr, momentum=self.protocol.momentum, weight_decay=wd)
-        total_steps = self.steps_per_epoch * self.epochs
+        total_steps = self.steps_per_point
         scheduler = self._schedule(optimizer)
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
         state = _restore(store.checkpoint(index), trained, optimizer, scheduler, scaler)
