@@ -30,8 +30,8 @@ Runtime on 2 CPU cores (forward passes measured at 2–11 images/s for the Image
 feature extraction dominates the probe study (300 images × 20 models ≈ 20 min per dataset; cached afterwards).
 Fine-tuning with the default protocol (last 2 blocks + head at 10× the rate, 10 epochs and at least 100 steps, lr ∈
 {1e-2, 1e-3, 1e-4}) runs each network's frozen front once per image and then trains only the last blocks: on 150
-images version 2 (30 steps) took 1.5–11 min per model on a shared 2-core machine (load 6, VGG16s slowest; see the
-README's study section), and version 3's 100 steps took 2.2–2.4× the time of 30 (HED, CRAFT). Models whose
+images version 3 took 1 s–2.8 min per model on a quiet 2-core Intel Xeon (the VGG16s slowest; the whole textile
+study 27 min cold; see the README's study section), 2.2–2.4× the time of version 2's 30 steps. Models whose
 fine-tuning collapsed at every grid point are reported, left out of the fine-tuning τ (``--include-collapsed``
 counts them) and listed with fine-tune and probe side by side in ``SLUG.evaluation.json``
 (``finetune_vs_probe``). On a GPU both take minutes. PED standardises with each model's features on the 120-image
