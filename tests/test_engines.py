@@ -205,3 +205,29 @@ def test_a_pass_s_last_batch_gives_the_arena_back_and_the_same_outputs(tmp_path,
     for outputs in (released, again):
         np.testing.assert_array_equal(outputs[0].numpy(), kept[0].numpy())
         np.testing.assert_array_equal(outputs[1].numpy(), kept[1].numpy())
+
+
+def test_timm_same_padding_is_exported_as_constant_pads_and_restored_after():
+    import importlib
+
+    import onnx
+    from timm.layers import Conv2dSame
+    from timm.layers.padding import pad_same
+    from timm.layers.pool2d_same import MaxPool2dSame
+
+    from transfer_core.engines.export import SAME_PADDING_MODULES, SourceGraph, export_graph
+    from transfer_core.engines.session import OnnxRunner
+
+    torch.manual_seed(0)
+    extractor = nn.Sequential(Conv2dSame(3, 4, 3, stride=2), nn.ReLU(), MaxPool2dSame(3, stride=2),
+                              Conv2dSame(4, 5, 5, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    images = torch.randn(4, 3, 37, 30)  # odd and even sizes: asymmetric "same" pads on both axes
+    graph = onnx.load_from_string(export_graph(SourceGraph(extractor, None), images))
+    operators = {node.op_type for node in graph.graph.node}
+    assert "Pad" in operators and not operators & {"Shape", "Ceil", "Div"}  # pads are constants, not computed
+    assert all(importlib.import_module(name).pad_same is pad_same for name in SAME_PADDING_MODULES)
+    with torch.inference_mode():
+        expected = extractor(images)
+    features, _ = OnnxRunner(graph.SerializeToString())(images)
+    assert features.shape == (4, 5)
+    assert_agree(features.numpy(), expected.numpy())

@@ -5,16 +5,27 @@ The graph is traced by torch's TorchScript-based exporter (``dynamo=False``): in
 models as the dynamo exporter (docs/bench-extraction.md) in about a tenth of the time and without the extra
 ``onnxscript`` / ``onnx_ir`` packages. A trace records the operations one sample batch ran, so Python control flow
 is frozen: :mod:`.verify` compares the graph with torch on real images (two batch sizes) before it is trusted.
+
+timm's TF-"same" layers (EfficientNet-Lite, and the Keras-converted MobileNetV2 and Xception of the zoo) pad by the
+size of their input. Traced as they are, each pad becomes a chain of shape operations evaluated at run time. ONNX
+Runtime then cannot fold the pad into the convolution, and it converts every padded activation out of its blocked
+layout and back. That cost about a third of the run time on the EfficientNets. The graph's height and width are
+fixed by the preprocessing, so the export reads them as constants instead (:func:`constant_same_padding`).
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import warnings
+from contextlib import ExitStack, contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+# timm's modules whose layers call ``pad_same`` (Conv2dSame, Avg/MaxPool2dSame, StdConv2dSame, ScaledStdConv2dSame)
+SAME_PADDING_MODULES = ("timm.layers.conv2d_same", "timm.layers.pool2d_same", "timm.layers.std_conv")
 OPSET = 17
 INPUT = "images"
 FEATURES = "features"
@@ -39,13 +50,35 @@ def export_graph(graph: SourceGraph, sample: torch.Tensor) -> bytes:
     exporter raises for a model it cannot export."""
     outputs = [FEATURES] if graph.head is None else [FEATURES, LOGITS]
     buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), constant_same_padding():
         # the legacy exporter announces its deprecation, and tracing warns about frozen Python values: the
         # verification that follows judges the graph, so neither is news to the user
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*TorchScript-based ONNX export")
         warnings.filterwarnings("ignore", category=DeprecationWarning, message="The feature will be removed")
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # constant pads are reordered by a reversing Slice that torch cannot fold; ONNX Runtime folds it on loading
+        warnings.filterwarnings("ignore", category=UserWarning, message="Constant folding - Only steps=1")
         torch.onnx.export(graph.eval(), (sample.clone().float().contiguous(),), buffer, dynamo=False,
                           opset_version=OPSET, input_names=[INPUT], output_names=outputs,
                           dynamic_axes={name: {0: "batch"} for name in [INPUT, *outputs]})
     return buffer.getvalue()
+
+
+def _constant_pad_same(x: torch.Tensor, kernel_size, stride, dilation=(1, 1), value: float = 0.0) -> torch.Tensor:
+    """timm's ``pad_same`` with the input's height and width read as Python numbers: traced, the pads are constants."""
+    from timm.layers.padding import pad_same_arg
+
+    return F.pad(x, pad_same_arg([int(size) for size in x.shape[-2:]], kernel_size, stride, dilation), value=value)
+
+
+@contextmanager
+def constant_same_padding():
+    """While active, timm's TF-"same" layers pad by constants computed from the size they are called with (the same
+    pads: timm's own ``pad_same_arg``; outside a trace nothing changes), so that a trace records constant pads; timm's
+    ``pad_same`` is restored after."""
+    with ExitStack() as restore:
+        for name in SAME_PADDING_MODULES:
+            module = importlib.import_module(name)
+            restore.callback(setattr, module, "pad_same", module.pad_same)
+            module.pad_same = _constant_pad_same
+        yield
