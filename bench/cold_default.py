@@ -17,7 +17,7 @@ CPU seconds (this process's threads and its loader processes) are the steadier m
 Targets: the full anytime ranking in ≤ 30 % of the torch run's time, the first provisional ranking within 20 % of the
 full anytime run. Results: docs/bench-cold.md and assets/bench/cold-default.json (the Rank page quotes it).
 
-    python bench/cold_default.py                 # the three runs (about 20 minutes on 2 quiet cores)
+    python bench/cold_default.py                 # the three runs (about 15 minutes on 2 quiet cores)
     python bench/cold_default.py --limit 200     # quick look
 """
 

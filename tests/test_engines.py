@@ -231,3 +231,6 @@ def test_timm_same_padding_is_exported_as_constant_pads_and_restored_after():
     features, _ = OnnxRunner(graph.SerializeToString())(images)
     assert features.shape == (4, 5)
     assert_agree(features.numpy(), expected.numpy())
+    with pytest.raises(RuntimeError):  # a trace that fails half-way leaves timm as it was, too
+        export_graph(SourceGraph(extractor, None), torch.randn(4, 2, 37, 30))
+    assert all(importlib.import_module(name).pad_same is pad_same for name in SAME_PADDING_MODULES)

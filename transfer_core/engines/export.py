@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import threading
 import warnings
 from contextlib import ExitStack, contextmanager
 
@@ -26,6 +27,7 @@ from torch import nn
 
 # timm's modules whose layers call ``pad_same`` (Conv2dSame, Avg/MaxPool2dSame, StdConv2dSame, ScaledStdConv2dSame)
 SAME_PADDING_MODULES = ("timm.layers.conv2d_same", "timm.layers.pool2d_same", "timm.layers.std_conv")
+_PATCHING = threading.Lock()  # one export at a time replaces timm's pad_same (app sessions export in threads)
 OPSET = 17
 INPUT = "images"
 FEATURES = "features"
@@ -76,7 +78,7 @@ def constant_same_padding():
     """While active, timm's TF-"same" layers pad by constants computed from the size they are called with (the same
     pads: timm's own ``pad_same_arg``; outside a trace nothing changes), so that a trace records constant pads; timm's
     ``pad_same`` is restored after."""
-    with ExitStack() as restore:
+    with _PATCHING, ExitStack() as restore:
         for name in SAME_PADDING_MODULES:
             module = importlib.import_module(name)
             restore.callback(setattr, module, "pad_same", module.pad_same)
