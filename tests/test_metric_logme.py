@@ -7,7 +7,7 @@ from scipy.stats import multivariate_normal, ortho_group
 
 from bench.numpy_reference.logme import logme as logme_numpy
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
-from transfer_core.metrics.logme import evidence_per_target, log_evidence, logme, posterior_terms
+from transfer_core.metrics.logme import ArrowheadForm, SpectralForm, evidence_per_target, logme, spectral_form
 from transfer_core.metrics.prepared import prepare
 from transfer_core.metrics.registry import REGISTRY
 
@@ -22,7 +22,7 @@ def _classification(seed, n, d, c, separation=1.0):
 def _fit(features, targets):
     """Final α, β of each target column from the metric's own fixed point."""
     data = prepare(features, targets=targets, device="cpu")
-    _, fit = evidence_per_target(data.raw_spectrum, data.targets, features.shape[1])
+    _, fit = evidence_per_target(data, data.targets)
     return fit.alpha.numpy(), fit.beta.numpy()
 
 
@@ -30,12 +30,12 @@ def _formula(features, y, alpha, beta):
     """The spec's closed form at (α, β), with m², res² evaluated at t = α/β (independent NumPy SVD)."""
     n, d = features.shape
     u, s, _ = np.linalg.svd(features, full_matrices=False)
-    sigma = torch.tensor(s**2)[:, None]
-    x2 = torch.tensor(u.T @ y)[:, None] ** 2
-    outside = torch.tensor([y @ y]) - x2.sum(dim=0)
-    alpha, beta = torch.tensor([alpha]), torch.tensor([beta])
-    _, m2, res2 = posterior_terms(sigma, x2, outside, alpha / beta)
-    return float(log_evidence(alpha, beta, m2, res2, sigma, n, d))
+    sigma, x2, t = s**2, (u.T @ y) ** 2, alpha / beta
+    m2 = np.sum(sigma * x2 / (t + sigma) ** 2)
+    res2 = np.sum(x2 / (1 + sigma / t) ** 2) + y @ y - x2.sum()
+    log_det = np.sum(np.log(alpha + beta * sigma)) + (d - sigma.size) * np.log(alpha)
+    return (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - log_det / 2 - beta / 2 * res2 - alpha / 2 * m2
+            - n / 2 * np.log(2 * np.pi))
 
 
 def _brute_force(features, y, alpha, beta):
@@ -51,6 +51,36 @@ def test_evidence_formula_equals_the_brute_force_marginal_likelihood(n, d):
     y = features @ rng.normal(size=d) + 0.5 * rng.normal(size=n)
     (alpha,), (beta,) = _fit(features, y)
     assert _formula(features, y, alpha, beta) == pytest.approx(_brute_force(features, y, alpha, beta), rel=1e-10)
+
+
+@pytest.mark.parametrize("offset", [0.0, 30.0])  # features centred, and far from the origin (as ReLU features)
+def test_with_n_below_d_the_centred_arrowhead_gives_the_thin_svd_sums(offset):
+    rng = np.random.default_rng(15)
+    features = rng.normal(size=(25, 60)) * rng.gamma(1.0, size=60) + offset * rng.random(60)
+    targets = np.stack([features @ rng.normal(size=60), rng.normal(size=25), (np.arange(25) % 3 == 0)], axis=1)
+    data = prepare(features, targets=targets, device="cpu")
+    arrowhead = spectral_form(data, data.targets)
+    u, s, _ = np.linalg.svd(features, full_matrices=False)  # the spec's form from an independent NumPy SVD
+    x2 = torch.tensor(u.T @ targets) ** 2
+    reference = SpectralForm(torch.tensor(s**2)[:, None], x2, torch.tensor((targets**2).sum(axis=0)) - x2.sum(dim=0))
+    assert isinstance(arrowhead, ArrowheadForm)
+    rounding = 1e-13 * (targets**2).sum(axis=0)  # both forms take res² outside the span as ‖y‖² − ‖projection‖²
+    for t in (1e-3, 1.0, 1e3):
+        ratio = torch.full((3,), t, dtype=torch.float64)
+        (gamma, m2, res2), expected = arrowhead.terms(ratio), reference.terms(ratio)
+        np.testing.assert_allclose(gamma.numpy(), expected[0].numpy(), rtol=1e-9)
+        np.testing.assert_allclose(m2.numpy(), expected[1].numpy(), rtol=1e-9)
+        np.testing.assert_allclose(res2.numpy(), expected[2].numpy(), rtol=1e-9, atol=rounding.max())
+        alpha, beta = torch.tensor([0.5, 2.0, 40.0], dtype=torch.float64), torch.tensor([3.0, 0.1, 7.0],
+                                                                                       dtype=torch.float64)
+        np.testing.assert_allclose(arrowhead.log_det(alpha, beta, 60).numpy(),
+                                   reference.log_det(alpha, beta, 60).numpy(), rtol=1e-12)
+
+
+def test_with_n_at_least_d_the_thin_svd_of_the_features_is_used():
+    features, labels = _classification(16, n=30, d=6, c=3)
+    data = prepare(features, labels, device="cpu")
+    assert isinstance(spectral_form(data, data.one_hot), SpectralForm)
 
 
 def test_fixed_point_sits_near_the_evidence_maximum():

@@ -1,8 +1,8 @@
 """Inputs converted once and decompositions shared across metrics.
 
 Scoring a model with the whole suite converts its features once and computes each expensive
-decomposition (the centred spectrum behind PCA, DISCO and TransRate; the raw spectrum behind LogME;
-class statistics) at most once, whichever metrics ask for it.
+decomposition (the centred spectrum behind PCA, SFDA, DISCO, TransRate and, with fewer samples than dimensions,
+LogME; the raw spectrum behind LogME otherwise; class statistics) at most once, whichever metrics ask for it.
 """
 
 from __future__ import annotations
@@ -87,8 +87,9 @@ class Prepared:
 
     def subset(self, rows) -> Prepared:
         """The same inputs restricted to ``rows`` (e.g. one resampled subset of the images), without validating and
-        converting them again. With fewer rows than dimensions, the subset's spectra come from sub-blocks of Gram
-        matrices of these full inputs (computed once, shared by every subset) instead of new N × D products."""
+        converting them again. With fewer rows than dimensions, the subset's centred spectrum comes from a sub-block of
+        the centred Gram matrix of these full inputs (computed once, shared by every subset) instead of a new N × D
+        product."""
         rows = torch.as_tensor(rows, dtype=torch.int64, device=self.device)
         part = Prepared.__new__(Prepared)
         part.device = self.device
@@ -152,17 +153,9 @@ class Prepared:
 
     @cached_property
     def raw_spectrum(self) -> Spectrum:
-        """Thin SVD of the uncentred features (LogME: no centering, no bias)."""
+        """Thin SVD of the uncentred features (LogME with N ≥ D; with N < D it works from the centred one)."""
         self.require("features")
-        if self._gram_source is None:
-            return spectrum_of(self.features)
-        parent, rows = self._gram_source
-        return spectrum_of(self.features, parent.gram[rows][:, rows])
-
-    @cached_property
-    def gram(self) -> torch.Tensor:
-        """``F Fᵀ`` [N, N] of the features, for subsets (:meth:`subset`)."""
-        return self.features @ self.features.T
+        return spectrum_of(self.features)
 
     @cached_property
     def centered_gram(self) -> torch.Tensor:
