@@ -10,7 +10,14 @@ from PIL import Image
 
 from transfer_core.cache.store import FeatureStore
 from transfer_core.data.base import ImageDataset
-from transfer_core.features import ExtractionError, _embed_batch, extract_features, feature_key_parts, preprocess
+from transfer_core.features import (
+    ExtractionError,
+    _embed_batch,
+    extract_features,
+    feature_key_parts,
+    normalise,
+    preprocess,
+)
 from transfer_core.models.base import LoadedModel, ModelCard, Preprocessing
 
 SMALL = Preprocessing(input_size=(48, 40), resize=52, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
@@ -109,6 +116,16 @@ def test_normalisation_uses_mean_and_std_in_scaled_units():
     grey = preprocess(uniform_image((51, 51, 51)), dataclasses.replace(settings, channels="L", mean=(0.5,),
                                                                        std=(0.25,)))
     torch.testing.assert_close(grey, torch.full((1, 2, 2), (0.2 - 0.5) / 0.25))
+
+
+def test_normalise_scales_a_batch_and_leaves_its_input_alone():
+    settings = Preprocessing(input_size=(2, 2), resize=2, mean=(0.1, 0.2, 0.3), std=(0.5, 0.25, 2.0), value_scale=2.0)
+    batch = torch.tensor([0, 51, 255], dtype=torch.uint8)[None, :, None, None].expand(2, 3, 2, 2).clone()
+    expected = torch.tensor([(0.0 - 0.1) / 0.5, (0.4 - 0.2) / 0.25, (2.0 - 0.3) / 2.0])
+    torch.testing.assert_close(normalise(batch, settings), expected[None, :, None, None].expand(2, 3, 2, 2))
+    already_float = batch.to(torch.float32)
+    normalise(already_float, settings)
+    torch.testing.assert_close(already_float, batch.to(torch.float32))
 
 
 def test_shorter_side_resize_then_centre_crop():
