@@ -8,6 +8,8 @@ from sklearn.neighbors import NearestNeighbors
 from bench.numpy_reference.knn import knn as knn_numpy
 from transfer_core.metrics.errors import DegenerateInputError, MetricInputError
 from transfer_core.metrics.knn import knn, nearest_other
+from transfer_core.metrics.prepared import prepare
+from transfer_core.metrics.registry import REGISTRY
 
 
 def blobs(n, d, classes, seed, spread=1.0):
@@ -54,6 +56,20 @@ def test_neighbours_match_scikit_learn():
     _, indices = NearestNeighbors(n_neighbors=2, algorithm="brute").fit(features).kneighbors(features)
     assert indices[:, 0].tolist() == list(range(300))  # no duplicates, so sklearn returns self first
     assert nearest_other(torch.tensor(features), 37).tolist() == indices[:, 1].tolist()
+
+
+def test_neighbours_from_a_shifted_gram_matrix_match_scikit_learn_for_every_block_size():
+    features, labels = blobs(90, 150, 3, seed=2, spread=1.5)
+    _, indices = NearestNeighbors(n_neighbors=2, algorithm="brute").fit(features).kneighbors(features)
+    shifted = torch.tensor(features - features[:40].mean(axis=0))  # centred on other rows' mean, as a subset's block
+    for rows_per_block in (7, 90):
+        assert nearest_other(torch.tensor(features), rows_per_block, shifted @ shifted.T).tolist() == \
+            indices[:, 1].tolist()
+    rows = np.arange(0, 90, 2)  # a resampled subset with fewer images than dimensions reads its Gram block
+    part = prepare(features, labels, device="cpu").subset(rows)
+    assert part.gram_block is not None
+    nearest = NearestNeighbors(n_neighbors=1).fit(features[rows]).kneighbors()[1][:, 0]
+    assert REGISTRY["knn"].function(part) == pytest.approx(np.mean(labels[rows][nearest] == labels[rows]), abs=1e-12)
 
 
 @pytest.mark.parametrize("n, d, classes, spread", [(200, 8, 3, 2.0), (120, 300, 10, 3.0), (400, 2, 6, 0.5)])

@@ -13,21 +13,25 @@ BLOCK_ELEMENTS = 1 << 24  # distances held at once (128 MiB in float64)
 MAX_ROWS_PER_BLOCK = 1 << 16
 
 
-def nearest_other(features: torch.Tensor, rows_per_block: int) -> torch.Tensor:
+def nearest_other(features: torch.Tensor, rows_per_block: int, gram: torch.Tensor | None = None) -> torch.Tensor:
     """Index of each row's nearest other row in Euclidean distance; ties go to the lowest index.
 
     Distances are symmetric, so only the blocks on and above the diagonal are formed:
     rows ``start:start + rows_per_block`` against columns ``start:``, as ‖a‖² + ‖b‖² − 2 a·b (one matrix
-    product). Each block offers its rows their nearest column and its columns their nearest row; the
-    best offer so far is kept, comparing (distance, index) so that exact ties go to the lowest index.
+    product, or read from ``gram``, the rows' products when the caller has them). Each block offers its rows their
+    nearest column and its columns their nearest row; the best offer so far is kept, comparing (distance, index) so
+    that exact ties go to the lowest index.
     """
     n = features.shape[0]
-    squared_norms = features.square().sum(dim=1)
+    squared_norms = features.square().sum(dim=1) if gram is None else gram.diagonal()
     best_distance = torch.full((n,), torch.inf, dtype=features.dtype, device=features.device)
     best_index = torch.full((n,), n, dtype=torch.int64, device=features.device)
     for start in range(0, n, rows_per_block):
         stop = min(n, start + rows_per_block)
-        distances = torch.addmm(squared_norms[None, start:], features[start:stop], features[start:].T, alpha=-2)
+        if gram is None:
+            distances = torch.addmm(squared_norms[None, start:], features[start:stop], features[start:].T, alpha=-2)
+        else:
+            distances = gram[start:stop, start:] * -2 + squared_norms[None, start:]
         distances += squared_norms[start:stop, None]
         query = torch.arange(stop - start, device=features.device)
         distances[query, query] = torch.inf  # never the sample itself
@@ -53,7 +57,8 @@ def knn(features, labels=None, *, rows_per_block: int | None = None, device="aut
     The leave-one-out 1-NN baseline of Bolya et al. (NeurIPS 2021; dbolya/parc ``methods.py`` ``kNN`` with
     k = 1, reported there in per cent, here in [0, 1]). Exact and O(N²) in time, but memory stays bounded:
     distances are formed ``rows_per_block`` query rows at a time (default: blocks of about 2²⁴ distances)
-    from the centred features (translation does not change distances and improves rounding). Among
+    from the centred features (translation does not change distances and improves rounding), or, on a resampled
+    subset with fewer images than dimensions, from the Gram block the subset's spectrum uses. Among
     neighbours at exactly equal computed distance the one with the lowest index counts.
 
     >>> knn([[0.0], [1.0], [5.0], [7.0]], [0, 0, 1, 0], device="cpu")  # 0 ↔ 1 right, 5 → 7 and 7 → 5 wrong
@@ -67,5 +72,5 @@ def knn(features, labels=None, *, rows_per_block: int | None = None, device="aut
                               "so it always counts as a miss")
     if rows_per_block is None:
         rows_per_block = max(1, BLOCK_ELEMENTS // data.n)
-    nearest = nearest_other(data.centered, rows_per_block)
+    nearest = nearest_other(data.centered, rows_per_block, data.gram_block)
     return float((data.labels[nearest] == data.labels).to(torch.float64).mean())

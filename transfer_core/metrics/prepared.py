@@ -144,11 +144,10 @@ class Prepared:
     @cached_property
     def centered_spectrum(self) -> Spectrum:
         """Thin SVD of the centred features: PCA, DISCO's spectral components, TransRate."""
-        if self._gram_source is None:
+        block = self.gram_block
+        if block is None:
             return spectrum_of(self.centered)
-        parent, rows = self._gram_source
-        block = parent.centered_gram[rows][:, rows]  # products of rows centred on the parent's mean: centre again
-        row_means = block.mean(dim=1)
+        row_means = block.mean(dim=1)  # products of rows centred on the parent's mean: centre again
         return spectrum_of(self.centered, block - row_means[:, None] - row_means[None, :] + row_means.mean())
 
     @cached_property
@@ -156,6 +155,16 @@ class Prepared:
         """Thin SVD of the uncentred features (LogME with N ≥ D; with N < D it works from the centred one)."""
         self.require("features")
         return spectrum_of(self.features)
+
+    @cached_property
+    def gram_block(self) -> torch.Tensor | None:
+        """For a subset with fewer rows than dimensions (:meth:`subset`): the products of its rows centred on the full
+        inputs' mean, a sub-block of their centred Gram matrix (distances and, centred again, the spectrum follow from
+        it without an N × D product); None otherwise."""
+        if self._gram_source is None:
+            return None
+        parent, rows = self._gram_source
+        return parent.centered_gram[rows][:, rows]
 
     @cached_property
     def centered_gram(self) -> torch.Tensor:
