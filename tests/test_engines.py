@@ -218,6 +218,7 @@ def test_timm_same_padding_is_exported_as_constant_pads_and_restored_after():
     from transfer_core.engines.export import SAME_PADDING_MODULES, SourceGraph, export_graph
     from transfer_core.engines.session import OnnxRunner
 
+    forward = MaxPool2dSame.forward
     torch.manual_seed(0)
     extractor = nn.Sequential(Conv2dSame(3, 4, 3, stride=2), nn.ReLU(), MaxPool2dSame(3, stride=2),
                               Conv2dSame(4, 5, 5, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
@@ -225,7 +226,11 @@ def test_timm_same_padding_is_exported_as_constant_pads_and_restored_after():
     graph = onnx.load_from_string(export_graph(SourceGraph(extractor, None), images))
     operators = {node.op_type for node in graph.graph.node}
     assert "Pad" in operators and not operators & {"Shape", "Ceil", "Div"}  # pads are constants, not computed
+    padded = {output for node in graph.graph.node if node.op_type == "Pad" for output in node.output}
+    pools = [node for node in graph.graph.node if node.op_type == "MaxPool"]
+    assert len(pools) == 1 and not padded & set(pools[0].input)  # the max-pool pads itself: no Pad of −∞ before it
     assert all(importlib.import_module(name).pad_same is pad_same for name in SAME_PADDING_MODULES)
+    assert MaxPool2dSame.forward is forward
     with torch.inference_mode():
         expected = extractor(images)
     features, _ = OnnxRunner(graph.SerializeToString())(images)
@@ -234,3 +239,17 @@ def test_timm_same_padding_is_exported_as_constant_pads_and_restored_after():
     with pytest.raises(RuntimeError):  # a trace that fails half-way leaves timm as it was, too
         export_graph(SourceGraph(extractor, None), torch.randn(4, 2, 37, 30))
     assert all(importlib.import_module(name).pad_same is pad_same for name in SAME_PADDING_MODULES)
+    assert MaxPool2dSame.forward is forward
+
+
+@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 2), (3, 1), (5, 3), (4, 2)])
+def test_tf_same_max_pool_as_one_padded_pool_takes_the_same_maxima(kernel, stride):
+    from timm.layers.pool2d_same import MaxPool2dSame
+
+    from transfer_core.engines.export import _max_pool_same
+
+    pool = MaxPool2dSame(kernel, stride=stride)
+    forward = _max_pool_same(MaxPool2dSame.forward)
+    for height, width in [(5, 6), (7, 7), (8, 11), (12, 9)]:
+        x = torch.randn(2, 3, height, width) - 5.0  # all negative: a zero pad would show
+        assert torch.equal(forward(pool, x), pool(x)), (height, width)

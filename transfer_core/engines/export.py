@@ -10,7 +10,9 @@ timm's TF-"same" layers (EfficientNet-Lite, and the Keras-converted MobileNetV2 
 size of their input. Traced as they are, each pad becomes a chain of shape operations evaluated at run time. ONNX
 Runtime then cannot fold the pad into the convolution, and it converts every padded activation out of its blocked
 layout and back. That cost about a third of the run time on the EfficientNets. The graph's height and width are
-fixed by the preprocessing, so the export reads them as constants instead (:func:`constant_same_padding`).
+fixed by the preprocessing, so the export reads them as constants instead (:func:`constant_same_padding`). A
+TF-"same" max-pool pads with −∞, which ONNX Runtime does not fold either; where its windows allow, it is exported as
+one max-pool with its own padding (:func:`_max_pool_same`).
 """
 
 from __future__ import annotations
@@ -73,14 +75,50 @@ def _constant_pad_same(x: torch.Tensor, kernel_size, stride, dilation=(1, 1), va
     return F.pad(x, pad_same_arg([int(size) for size in x.shape[-2:]], kernel_size, stride, dilation), value=value)
 
 
+def _max_pool_same(original):
+    """timm's ``MaxPool2dSame.forward`` as one max-pool with its own padding where that gives the same windows, so no
+    ``Pad`` of −∞ stands in front: TF-"same" pads ⌊total/2⌋ before and the rest after, so padding = the pad before,
+    and ``ceil_mode`` adds the one extra window after (a window running past the end is a max over what is there).
+    Any other case runs ``original``."""
+
+    def forward(pool, x: torch.Tensor) -> torch.Tensor:
+        from timm.layers.padding import pad_same_arg
+
+        sizes = [int(size) for size in x.shape[-2:]]
+        left, right, top, bottom = pad_same_arg(sizes, pool.kernel_size, pool.stride, pool.dilation)
+        before, after = (top, left), (bottom, right)
+        if tuple(pool.dilation) == (1, 1) and not pool.ceil_mode and all(
+                0 <= extra - pad <= 1 and 2 * pad <= kernel
+                for pad, extra, kernel in zip(before, after, pool.kernel_size)):
+            wanted = [-(-size // stride) for size, stride in zip(sizes, pool.stride)]  # TF "same": ⌈size / stride⌉
+            for ceil_mode in (False, True):
+                if wanted == [_pooled_size(*axis, ceil_mode) for axis in zip(sizes, pool.kernel_size, pool.stride,
+                                                                               before)]:
+                    return F.max_pool2d(x, pool.kernel_size, pool.stride, before, 1, ceil_mode)
+        return original(pool, x)
+
+    return forward
+
+
+def _pooled_size(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool) -> int:
+    """torch's output size of a max-pool along one axis (a last window that would start in the padding is dropped)."""
+    span = size + 2 * pad - kernel
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    return out - 1 if ceil_mode and (out - 1) * stride >= size + pad else out
+
+
 @contextmanager
 def constant_same_padding():
     """While active, timm's TF-"same" layers pad by constants computed from the size they are called with (the same
-    pads: timm's own ``pad_same_arg``; outside a trace nothing changes), so that a trace records constant pads; timm's
-    ``pad_same`` is restored after."""
+    pads: timm's own ``pad_same_arg``; outside a trace nothing changes), so that a trace records constant pads, and
+    its TF-"same" max-pools pad inside the pooling where they can (:func:`_max_pool_same`); timm is restored after."""
+    from timm.layers.pool2d_same import MaxPool2dSame
+
     with _PATCHING, ExitStack() as restore:
         for name in SAME_PADDING_MODULES:
             module = importlib.import_module(name)
             restore.callback(setattr, module, "pad_same", module.pad_same)
             module.pad_same = _constant_pad_same
+        restore.callback(setattr, MaxPool2dSame, "forward", MaxPool2dSame.forward)
+        MaxPool2dSame.forward = _max_pool_same(MaxPool2dSame.forward)
         yield

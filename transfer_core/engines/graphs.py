@@ -26,7 +26,7 @@ from transfer_core.cache.store import FeatureStore, store_key
 from transfer_core.engines.export import OPSET
 from transfer_core.models.base import LoadedModel
 
-GRAPH_VERSION = 2  # bump when a change in engines/export.py alters the graphs it writes
+GRAPH_VERSION = 3  # bump when a change in engines/export.py alters the graphs it writes
 
 
 def graph_key(model: LoadedModel) -> str:
