@@ -5,7 +5,13 @@ import time
 import streamlit as st
 
 import app_support as shared
-from transfer_core.config import CHEAP_METRICS, DEFAULT_INTERVAL_REPEATS, INTERVAL_FRACTION, INTERVAL_MODES
+from transfer_core.config import (
+    ANYTIME_FRACTIONS,
+    CHEAP_METRICS,
+    DEFAULT_INTERVAL_REPEATS,
+    INTERVAL_FRACTION,
+    INTERVAL_MODES,
+)
 from transfer_core.engines import ENGINES
 from transfer_core.errors import TransferScoutError
 from transfer_core.executors import make_executor
@@ -256,8 +262,8 @@ with st.form("rank_form"):
     device = right.selectbox("Device", ["auto", "cpu", "cuda"], key="rank_device", persist_state="session",
                              help="auto = the GPU when there is one.")
     anytime = left.toggle("Show a provisional ranking early", value=True, key="rank_anytime", persist_state="session",
-                          help="Rank on a first 15 % of the images, then refine on more until all are ranked; stop "
-                               "at any point and keep what is there.")
+                          help=f"Rank on a first {ANYTIME_FRACTIONS[0]:.0%} of the images, then refine on more until "
+                               "all are ranked; stop at any point and keep what is there.")
     engine = right.selectbox("Engine", ENGINES, format_func=ENGINE_LABELS.get, key="rank_engine",
                              persist_state="session",
                              help="What computes the features. auto = ONNX Runtime on a CPU (several times faster than "

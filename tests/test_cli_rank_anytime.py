@@ -12,7 +12,7 @@ from transfer_core.cli import main
 from transfer_core.config import ANYTIME_FRACTIONS, ANYTIME_MIN_IMAGES
 
 MODELS = "zoo:cnn-mnist,zoo:cnn-mnist-random"
-ARGS = ["--dataset", "demo:digits", "--models", MODELS, "--limit", "280", "--metrics", "logme,leep,knn",
+ARGS = ["--dataset", "demo:digits", "--models", MODELS, "--limit", "400", "--metrics", "logme,leep,knn",
         "--interval-repeats", "5"]
 
 
@@ -32,14 +32,14 @@ def test_anytime_prints_each_slice_and_writes_one_progress_line_per_slice(anytim
     lines = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
     assert len(lines) == len(printed) == len(ANYTIME_FRACTIONS)
     images = [line["images"] for line in lines]
-    assert images == sorted(set(images)) and images[-1] == 280 and ANYTIME_MIN_IMAGES <= images[0] <= 0.2 * 280
+    assert images == sorted(set(images)) and images[-1] == 400 and ANYTIME_MIN_IMAGES <= images[0] <= 0.2 * 400
     assert [line["seconds"] for line in lines] == sorted(line["seconds"] for line in lines)
     for line, text in zip(lines, printed):
         assert sorted(entry["model"] for entry in line["ranking"]) == sorted(MODELS.split(","))
         ranks = [entry["consensus_rank"] for entry in line["ranking"]]
         assert ranks == sorted(ranks) and all(isinstance(rank, float) for rank in ranks)
-        assert text.startswith(("provisional" if line["images"] < 280 else "final") + f" ranking on {line['images']} "
-                               "of 280 images after ")
+        assert text.startswith(("provisional" if line["images"] < 400 else "final") + f" ranking on {line['images']} "
+                               "of 400 images after ")
     final = json.loads((out / "ranking.json").read_text())
     assert [entry["model"] for entry in lines[-1]["ranking"]] == [row["model"] for row in final["models"]]
     assert "part_of" not in final["dataset"] and final["verdict"]["best"] == final["models"][0]["model"]
@@ -51,7 +51,7 @@ def test_every_image_was_extracted_once_and_a_plain_rank_after_it_is_served_and_
     assert len(folders) == 2  # one per model
     for folder in folders:  # one chunk per slice, each holding only that slice's new images
         counts = [len(json.loads(str(np.load(path)["__meta__"]))["images"]) for path in folder.glob("*.npz")]
-        assert len(counts) == len(ANYTIME_FRACTIONS) and sum(counts) == 280
+        assert len(counts) == len(ANYTIME_FRACTIONS) and sum(counts) == 400
     plain = anytime / "plain"
     assert main(["rank", *ARGS, "--out", str(plain)]) == 0
     assert "features: 2 from the store" in capsys.readouterr().out
