@@ -247,3 +247,11 @@ def test_an_unknown_engine_is_refused_by_the_parser(tmp_path, capsys):
         main(["rank", "--dataset", "demo:digits", "--models", FAST_MODELS, "--engine", "tensorrt",
               "--out", str(tmp_path)])
     assert exited.value.code == 2 and "invalid choice: 'tensorrt'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["score", "rank", "validate", "models", "datasets", "cache"])
+def test_every_command_prints_its_help(command, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main([command, "--help"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m transfer_core {command}")

@@ -443,8 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     ranker.add_argument("--engine", default=ENGINES[0], choices=ENGINES, help=engine_help)
     _add_executor_options(ranker)
     ranker.add_argument("--anytime", action="store_true",
-                        help="rank on growing stratified slices of the images (about "
-                             f"{', '.join(f'{f:.0%}' for f in ANYTIME_FRACTIONS)}), print each provisional ranking "
+                        help="rank on growing stratified slices of the images (about "  # argparse expands %: %%
+                             f"{', '.join(f'{f:.0%}%' for f in ANYTIME_FRACTIONS)}), print each provisional ranking "
                              "and write DIR/progress.jsonl, one line per slice")
     ranker.add_argument("--out", required=True, help="folder for ranking.csv and ranking.json")
     ranker.add_argument("--intervals", default=INTERVAL_MODES[0], choices=INTERVAL_MODES,
