@@ -17,8 +17,8 @@ from transfer_core.engines.verify import Verdict, failed, verify
 from transfer_core.models.base import LoadedModel
 
 VERIFY_IMAGES = 8  # the first images of the first batch: the graph is compared with torch on them and on one
-TRACE_IMAGES = 2  # the trace runs on the first two (about 0.4 s less per model than on eight; its batch size is
-# neither verification's, so a graph that only works at the traced batch size fails the check)
+TRACE_IMAGES = 2  # the trace runs on the first two (about 0.4 s less per model than on eight); the one-image check
+# never has the traced batch size, so a graph that only works at that size fails it
 
 
 @dataclass(frozen=True)
